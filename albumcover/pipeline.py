@@ -1,0 +1,107 @@
+"""The one end-to-end path: audio + metadata -> tags -> prompt -> covers.
+
+The app, the CLI and the dataset builder all go through :func:`describe_song`, so a prompt seen in
+training is written exactly as the app writes it at serving time (no train/serve skew).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .prompts import DEFAULT_STYLE, SongInfo, build_prompt, infer_category, select_tags
+
+if TYPE_CHECKING:
+    from .generator import Cover, CoverGenerator, GenerationSettings
+    from .tagger import Tagger, TagResult
+
+
+@dataclass(frozen=True)
+class SongDescription:
+    """What the taggers heard in a song and the prompt written from it.
+
+    ``category`` is the user's when given, else inferred from ``genre`` (MSD_musicnn scores),
+    else empty. ``tag_names`` are the tags that went into the prompt (synonyms merged, best first).
+    """
+
+    song: SongInfo
+    tags: TagResult
+    genre: TagResult | None
+    category: str
+    tag_names: list[str]
+    prompt: str
+
+    @property
+    def category_inferred(self) -> bool:
+        """True when the category came from the audio rather than from the user."""
+        return bool(self.category) and not self.song.category
+
+
+def describe_song(
+    audio: str | Path | np.ndarray,
+    song: SongInfo,
+    tagger: Tagger,
+    genre_tagger: Tagger | None = None,
+    *,
+    style: str = DEFAULT_STYLE,
+    top: int = 5,
+    threshold: float = 0.1,
+    count_tokens: Callable[[str], int] | None = None,
+) -> SongDescription:
+    """Tag a song and write its cover prompt.
+
+    Args:
+        audio: a file path, or a (samples,) float32 mono signal at 16 kHz. A path is decoded once
+            and the signal shared by both taggers.
+        song: title, artist, release date and optional category (empty fields drop out).
+        tagger: the tagger whose tags go into the prompt (MTT_musicnn by default in the app).
+        genre_tagger: a tagger with genre labels (MSD_musicnn) used to infer the category when
+            ``song.category`` is empty; None leaves the category empty in that case.
+        style: a key of :data:`albumcover.prompts.STYLES`.
+        top, threshold: at most ``top`` tags whose mean score is at least ``threshold``.
+        count_tokens: the text encoder's token counter (e.g. ``CoverGenerator.count_tokens``);
+            None uses the prompt builder's conservative estimate.
+
+    Raises:
+        albumcover.audio.AudioError: the audio cannot be decoded or is silent.
+        ValueError: an unknown style or bad parameter.
+    """
+    if not isinstance(audio, np.ndarray):
+        from .audio import load_audio
+
+        audio = load_audio(audio)
+    tags = tagger.tag(audio, top=top)
+    genre = None
+    category = song.category.strip()
+    if not category and genre_tagger is not None:
+        genre = genre_tagger.tag(audio, top=top)
+        category = infer_category(genre.scores)
+    tag_names = select_tags(tags.scores, top=top, threshold=threshold)
+    prompt = build_prompt(
+        replace(song, category=category), tag_names, style=style, count_tokens=count_tokens
+    )
+    return SongDescription(song, tags, genre, category, tag_names, prompt)
+
+
+def make_covers(
+    description_or_prompt: SongDescription | str,
+    generator: CoverGenerator,
+    settings: GenerationSettings | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Cover]:
+    """Paint covers for a described song, or for a (user-edited) prompt.
+
+    Returns ``settings.num_images`` covers, each a PIL image with the seed that reproduces it.
+    """
+    from .generator import GenerationSettings
+
+    prompt = (
+        description_or_prompt.prompt
+        if isinstance(description_or_prompt, SongDescription)
+        else description_or_prompt
+    )
+    return generator.generate(prompt, settings or GenerationSettings(), progress=progress)
