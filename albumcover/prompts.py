@@ -1,0 +1,486 @@
+"""Prompts for album covers: song metadata + Musicnn tags -> one line of text for Stable Diffusion.
+
+The default style, ``"study"``, is the template the fine-tuned model was trained on::
+
+    cover album of {category} song, titled {title}, released in {date}, by {artist},
+    with the following music tags {tags}
+
+Fields left empty drop out with their clause (``titled ...``), never leaving ``titled ,``. The
+same :func:`build_prompt` writes training captions and serving prompts, so they cannot drift.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from string import Formatter
+
+import regex
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STYLE = "study"
+CLIP_MAX_TOKENS = 77  # CLIP's context: 75 tokens of text between <|startoftext|> and <|endoftext|>
+
+DEFAULT_NEGATIVE_PROMPT = (
+    "text, letters, words, typography, caption, watermark, logo, signature, frame, border, "
+    "blurry, lowres, low quality, jpeg artifacts, deformed"
+)
+
+
+@dataclass(frozen=True)
+class SongInfo:
+    """What the user tells about a song. Every field is optional free text."""
+
+    title: str = ""
+    artist: str = ""
+    date: str = ""
+    category: str = ""
+
+
+@dataclass(frozen=True)
+class PromptStyle:
+    """A prompt template.
+
+    ``template`` is a comma-separated list of clauses with ``{category}``, ``{title}``, ``{date}``,
+    ``{artist}`` and ``{tags}`` fields. A clause naming an empty field is dropped, unless the field
+    has a ``fallbacks`` entry, which then stands in for it (``""`` just removes the word).
+    ``suffix`` is appended as is (style words that do not depend on the song).
+    """
+
+    name: str
+    template: str
+    suffix: str = ""
+    fallbacks: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        names = {f for _, f, _, _ in Formatter().parse(self.template) if f is not None}
+        unknown = names - set(_FIELDS)
+        if unknown:
+            raise ValueError(f"style {self.name!r}: unknown template fields {sorted(unknown)}")
+
+
+_FIELDS = ("category", "title", "date", "artist", "tags")
+
+STYLES: dict[str, PromptStyle] = {
+    s.name: s
+    for s in (
+        PromptStyle(
+            "study",
+            "cover album of {category} song, titled {title}, released in {date}, by {artist}, "
+            "with the following music tags {tags}",
+            fallbacks={"category": "a"},
+        ),
+        PromptStyle(
+            "minimal",
+            "minimalist {category} album cover, {title}, by {artist}, {tags}",
+            suffix="flat colors, simple geometric shapes, negative space",
+            fallbacks={"category": ""},
+        ),
+        PromptStyle(
+            "photographic",
+            "album cover photograph for a {category} song, {title}, by {artist}, {date}, {tags}",
+            suffix="35mm film photo, studio lighting, sharp focus, high detail",
+            fallbacks={"category": ""},
+        ),
+        PromptStyle(
+            "illustrated",
+            "illustrated album cover art for a {category} song, titled {title}, by {artist}, "
+            "{tags}",
+            suffix="digital illustration, vibrant colors, detailed artwork",
+            fallbacks={"category": ""},
+        ),
+        PromptStyle(
+            "retro",
+            "vintage {category} record sleeve, {title}, by {artist}, released in {date}, {tags}",
+            suffix="retro print, grainy texture, faded colors",
+            fallbacks={"category": ""},
+        ),
+    )
+}
+
+# The genre categories a user picks from (the study used about twenty).
+CATEGORIES: tuple[str, ...] = (
+    "rock",
+    "pop",
+    "alternative",
+    "indie",
+    "metal",
+    "punk",
+    "electronic",
+    "dance",
+    "hip hop",
+    "r&b",
+    "soul",
+    "funk",
+    "jazz",
+    "blues",
+    "folk",
+    "country",
+    "reggae",
+    "latin",
+    "classical",
+    "ambient",
+    "experimental",
+    "world",
+    "soundtrack",
+)
+
+# Musicnn genre labels (MSD_musicnn, plus MTT_musicnn's few genres), normalised by _label_key,
+# -> category. Non-genre labels (eras, moods, voices, instruments) are absent on purpose.
+_GENRE_CATEGORY: dict[str, str] = {
+    "rock": "rock",
+    "classic rock": "rock",
+    "hard rock": "rock",
+    "progressive rock": "rock",
+    "pop": "pop",
+    "easy listening": "pop",
+    "alternative": "alternative",
+    "alternative rock": "alternative",
+    "indie": "indie",
+    "indie rock": "indie",
+    "indie pop": "indie",
+    "metal": "metal",
+    "heavy metal": "metal",
+    "punk": "punk",
+    "electronic": "electronic",
+    "electronica": "electronic",
+    "electro": "electronic",
+    "techno": "electronic",
+    "dance": "dance",
+    "house": "dance",
+    "hip hop": "hip hop",
+    "rnb": "r&b",
+    "soul": "soul",
+    "funk": "funk",
+    "jazz": "jazz",
+    "blues": "blues",
+    "folk": "folk",
+    "country": "country",
+    "classical": "classical",
+    "classic": "classical",
+    "opera": "classical",
+    "ambient": "ambient",
+    "chillout": "ambient",
+    "new age": "ambient",
+    "experimental": "experimental",
+    "indian": "world",
+}
+
+# Near-synonyms in the MTT and MSD vocabularies -> the one name the prompt uses. The strongest
+# score of a group survives under the canonical name, so "female" and "woman" do not take two of
+# the few tag slots. "no vocals" becomes "instrumental": a negation in a diffusion prompt tends
+# to paint what it negates.
+_TAG_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "instrumental": ("no vocal", "no vocals", "no voice", "instrumental"),
+    "vocals": ("vocal", "vocals", "voice", "singing"),
+    "female vocals": (
+        "female",
+        "woman",
+        "female vocal",
+        "female voice",
+        "female vocalist",
+        "female vocalists",
+    ),
+    "male vocals": ("male", "man", "male vocal", "male voice", "male vocalist", "male vocalists"),
+    "classical": ("classic", "classical"),
+    "beats": ("beat", "beats"),
+    "choir": ("choir", "choral"),
+    "electronic": ("electronic", "electronica", "electro"),
+    "chill": ("chill", "chillout"),
+    "hip hop": ("hip hop",),
+    "r&b": ("rnb",),
+}
+_CANONICAL_TAG = {alias: name for name, aliases in _TAG_SYNONYMS.items() for alias in aliases}
+
+
+def _label_key(label: str) -> str:
+    # "Hip-Hop" -> "hip hop", "Mellow" -> "mellow", "female  vocal " -> "female vocal"
+    return " ".join(label.replace("-", " ").replace("_", " ").casefold().split())
+
+
+def clean_text(text: str) -> str:
+    """One line of user text: NFC, whitespace runs -> one space, control characters removed.
+
+    Letters of any script are kept ("Björk", "坂本龍一").
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"expected text, got {type(text).__name__}: {text!r}")
+    text = unicodedata.normalize("NFC", text)
+    # Cc (controls), Cs (lone surrogates) and Co (private use) never belong in a
+    # prompt; format characters (Cf: zero-width joiners in emoji and Indic scripts) stay.
+    text = "".join(
+        " " if ch.isspace() else ch
+        for ch in text
+        if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cs", "Co")
+    )
+    return " ".join(text.split())
+
+
+def select_tags(scores: Mapping[str, float], top: int = 5, threshold: float = 0.1) -> list[str]:
+    """The prompt's tags: at most ``top`` labels whose score is at least ``threshold``.
+
+    Args:
+        scores: label -> score in [0, 1] (e.g. ``TagResult.scores``, a mean over patches).
+        top: the most tags kept (>= 0).
+        threshold: the least score kept.
+
+    Returns:
+        Canonical lower-case tag names, best first. Near-synonyms (``female``, ``woman``,
+        ``female vocalists``, ...) are merged under one name with the strongest score.
+    """
+    if isinstance(top, bool) or not isinstance(top, int) or top < 0:
+        raise ValueError(f"top must be an integer >= 0, got {top!r}")
+    if not isinstance(threshold, int | float) or not math.isfinite(threshold):
+        raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+    best: dict[str, float] = {}
+    for label, score in scores.items():
+        score = float(score)
+        if not math.isfinite(score):
+            raise ValueError(f"score of tag {label!r} is not a finite number: {score!r}")
+        key = _label_key(clean_text(label))
+        if not key:
+            continue
+        name = _CANONICAL_TAG.get(key, key)
+        if score > best.get(name, -math.inf):
+            best[name] = score
+    ranked = sorted(best.items(), key=lambda item: -item[1])  # stable: ties keep label order
+    return [name for name, score in ranked if score >= threshold][:top]
+
+
+def infer_category(genre_scores: Mapping[str, float], default: str = "") -> str:
+    """The category of the best-scoring genre label, e.g. from MSD_musicnn's ``TagResult.scores``.
+
+    Labels that are not genres (eras, moods, voices) are ignored; MTT_musicnn's genre labels
+    (``classical``, ``techno``, ``new age``, ...) count too. Returns one of :data:`CATEGORIES`, or
+    ``default`` when no label in ``genre_scores`` is a genre.
+    """
+    best, best_score = default, -math.inf
+    for label, score in genre_scores.items():
+        category = _GENRE_CATEGORY.get(_label_key(label))
+        if category is not None and float(score) > best_score:
+            best, best_score = category, float(score)
+    return best
+
+
+# --- token budget --------------------------------------------------------------------------
+
+# CLIP's pre-tokenizer (transformers' CLIPTokenizer): BPE runs inside each of these pieces.
+_CLIP_PIECES = regex.compile(
+    r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
+)
+# Exact CLIP BPE token counts (openai/clip-vit-large-patch14's vocabulary, the text encoder of
+# SD 1.x) of words common in these prompts, checked once against that tokenizer. Any other piece
+# is counted as its UTF-8 length, an upper bound: BPE starts from one symbol per byte and only
+# merges.
+_ONE_TOKEN_WORDS = frozenset(
+    """
+    's 't 're 've 'm 'll 'd ... a about above acoustic act after again against age album all
+    alone alternative always am ambient an and angel angels another any are around art
+    artifacts artwork as at away baby back bad be beat beats beautiful because been before behind
+    being better between big black blood blue blues blurry body bold bonus border boy boys break
+    breaking bright brother burn burning but by call can caption catchy cello change child
+    children chill chillout choir choral city classic classical cold colors colours come coming
+    concerto country cover cropped cry dance dancing dark day days dead death deep deluxe demo
+    design detail detailed devil did digital do does down dream dreams drive drums easy edge edit
+    edition electro electronic electronica end ever every everything experimental extended eyes
+    face faded fall falling far fast feat feel feeling female film fire first flat flute fly focus
+    folk following for forever frame free friend friends from ft funk game geometric get girl
+    girls give go god going gold gone good goodbye got grain gray green grey guitar had hand hands
+    happy hard harp has have he head heart hearts heaven heavy hell her here high highway him hip
+    his hold home hop hope hot house how i if ii iii illustrated illustration in indian indie
+    inside instrumental into is it iv jazz just keep kid kids kill king kiss know lady land last
+    late latin left let letters life light lighting like listening little live logo lonely long
+    look lord lose lost loud love lover low made magic major make male man me mellow metal
+    midnight mind minimalist minor miss mix mm mono moon more morning mother mountain movement
+    music my name need negative never new next night no not nothing now of off oh old oldies on
+    once one only op open opera or original other our out over paradise part party people photo
+    photograph piano place play please pop power print professional progressive pt punk quality
+    queen quiet radio rain record red reggae released remastered remember remix retro ride right
+    river rnb road rock roll run running sad say scene sea see sexy shadow shadows shapes sharp
+    shine show side signature silence simple single singing sky sleep sleeve slow so soft solo
+    some someone something sonata song soul sound soundtrack space star stars stay stereo still
+    stop storm street strings studio suite summer sun sunshine sweet symphony synth tags take talk
+    tears techno tell text texture than that the their them then there these they thing things
+    think this those through time titled to together tomorrow tonight too town track train true
+    try turn two typography under up us version vibrant vintage violin vocal vocalist vocals voice
+    vol wait walk wall want war was water way we weird west what when where while white who why
+    wild will wind wine winter wish with without woman women words world worst yeah year years
+    yellow yes yesterday you young your – — …
+    """.split()
+)
+_WORD_TOKENS: dict[str, int] = {w: 1 for w in _ONE_TOKEN_WORDS} | {
+    "allegro": 2,
+    "deformed": 2,
+    "grainy": 2,
+    "harpsichord": 4,
+    "jpeg": 2,
+    "lowres": 2,
+    "sitar": 2,
+    "vocalists": 2,
+    "watermark": 2,
+}
+
+
+def estimate_tokens(text: str) -> int:
+    """CLIP tokens in ``text`` including <|startoftext|> and <|endoftext|>, never fewer than the
+    SD 1.x CLIP tokenizer counts (and exact for text made of common words).
+
+    Used when no tokenizer is at hand; overcounts rare words (one token per UTF-8 byte).
+    """
+    text = " ".join(unicodedata.normalize("NFC", text).split()).lower()
+    return 2 + sum(_WORD_TOKENS.get(p) or len(p.encode()) for p in _CLIP_PIECES.findall(text))
+
+
+# --- prompt --------------------------------------------------------------------------------
+
+_YEAR = re.compile(r"\b(1[5-9]\d\d|2[01]\d\d)\b")
+_KEEP_TAGS = 2  # tags kept until every cheaper cut is done
+_MIN_TEXT = 24  # characters of title/artist kept until every cheaper cut is done
+_ELLIPSIS = "…"
+
+
+def _format(style: PromptStyle, fields: Mapping[str, str]) -> str:
+    clauses = []
+    for clause in style.template.split(", "):
+        names = [f for _, f, _, _ in Formatter().parse(clause) if f is not None]
+        values = {}
+        for name in names:
+            value = fields[name] or style.fallbacks.get(name)
+            if value is None:
+                break
+            values[name] = value
+        else:
+            clauses.append(" ".join(clause.format(**values).split()))
+    if style.suffix:
+        clauses.append(style.suffix)
+    return ", ".join(c for c in clauses if c)
+
+
+def _truncate(text: str, chars: int) -> str:
+    """``text`` cut to about ``chars`` characters (at a word break when one is near) plus '…'."""
+    if len(text) <= chars:
+        return text
+    if chars <= 0:
+        return ""
+    cut = text[:chars]
+    space = cut.rfind(" ")
+    if space >= chars * 2 // 3:  # a word break in the last third: cut there, not mid-word
+        cut = cut[:space]
+    return cut.rstrip(" ,;:-–—") + _ELLIPSIS
+
+
+def build_prompt(
+    song: SongInfo,
+    tags: Sequence[str],
+    style: str | PromptStyle = DEFAULT_STYLE,
+    count_tokens: Callable[[str], int] | None = None,
+    max_tokens: int = CLIP_MAX_TOKENS,
+) -> str:
+    """Write the prompt for a song in a style, within the text encoder's token budget.
+
+    Args:
+        song: title, artist, date, category; empty fields drop out with their clause.
+        tags: tag names, best first (e.g. from :func:`select_tags`).
+        style: a key of :data:`STYLES` or a :class:`PromptStyle`.
+        count_tokens: tokens a text takes *including* the start and end tokens (e.g.
+            ``CoverGenerator.count_tokens``); None uses :func:`estimate_tokens`, which never
+            undercounts SD 1.x's CLIP tokenizer.
+        max_tokens: the budget; 77 is CLIP's whole context (75 text tokens + 2 special).
+
+    Over budget, the least telling parts go first, until the prompt fits:
+
+    1. the weakest tags, from the end, down to the top two;
+    2. the release date, first cut to its year, then dropped;
+    3. a long title, then a long artist name, cut (with "…") down to 24 characters;
+    4. the remaining tags, weakest first;
+    5. the title, then the artist, then the category, cut further and finally dropped.
+
+    The category, the top tags and the artist survive longest.
+
+    Raises:
+        ValueError: unknown style, ``tags`` given as one string, a bad ``max_tokens``, or a
+            style whose fixed words alone exceed ``max_tokens``.
+    """
+    if isinstance(style, str):
+        if style not in STYLES:
+            raise ValueError(f"unknown prompt style {style!r}; choose one of {sorted(STYLES)}")
+        style = STYLES[style]
+    if isinstance(tags, str):
+        raise ValueError(f"tags must be a sequence of tag names, not one string: {tags!r}")
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 3:
+        raise ValueError(f"max_tokens must be an integer >= 3, got {max_tokens!r}")
+    count = count_tokens or estimate_tokens
+
+    cleaned = {}
+    for name in ("title", "artist", "date", "category"):
+        try:
+            cleaned[name] = clean_text(getattr(song, name))
+        except ValueError as e:
+            raise ValueError(f"song {name}: {e}") from e
+    song = SongInfo(**cleaned)
+    seen: set[str] = set()
+    tag_list: list[str] = []
+    for tag in tags:
+        tag = clean_text(tag)
+        if tag and tag.casefold() not in seen:
+            seen.add(tag.casefold())
+            tag_list.append(tag)
+
+    def render(s: SongInfo, t: Sequence[str]) -> str:
+        return _format(style, {**vars(s), "tags": ", ".join(t)})
+
+    def fits(s: SongInfo, t: Sequence[str]) -> bool:
+        return count(render(s, t)) <= max_tokens
+
+    def shrink(s: SongInfo, name: str, floor: int) -> SongInfo:
+        """Cut field ``name`` to the longest prefix that fits, but to no fewer than ``floor``
+        characters (then the next cut goes on)."""
+        text = getattr(s, name)
+        if len(text) <= floor:
+            return s
+        lo, hi = floor, len(text) - 1  # binary search the longest fitting length in [lo, hi]
+        if not fits(replace(s, **{name: _truncate(text, lo)}), tag_list):
+            return replace(s, **{name: _truncate(text, floor)})
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if fits(replace(s, **{name: _truncate(text, mid)}), tag_list):
+                lo = mid
+            else:
+                hi = mid - 1
+        return replace(s, **{name: _truncate(text, lo)})
+
+    if fits(song, tag_list):
+        return render(song, tag_list)
+    original = render(song, tag_list)
+
+    while len(tag_list) > _KEEP_TAGS and not fits(song, tag_list):
+        tag_list.pop()
+    if not fits(song, tag_list) and song.date:
+        year = _YEAR.search(song.date)
+        if year and year.group(0) != song.date:
+            song = replace(song, date=year.group(0))
+        if not fits(song, tag_list):
+            song = replace(song, date="")
+    for name in ("title", "artist"):
+        if not fits(song, tag_list):
+            song = shrink(song, name, _MIN_TEXT)
+    while tag_list and not fits(song, tag_list):
+        tag_list.pop()
+    for name in ("title", "artist", "category"):
+        if not fits(song, tag_list):
+            song = shrink(song, name, 1)
+        if not fits(song, tag_list):
+            song = replace(song, **{name: ""})
+    prompt = render(song, tag_list)
+    if count(prompt) > max_tokens:
+        raise ValueError(
+            f"prompt style {style.name!r} needs {count(prompt)} tokens without any song "
+            f"details, over the budget of {max_tokens}: {prompt!r}"
+        )
+    log.info("prompt shortened to fit %d tokens: %r -> %r", max_tokens, original, prompt)
+    return prompt
