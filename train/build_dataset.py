@@ -1,0 +1,739 @@
+"""Build the (cover, prompt) training set from a music library whose files carry their cover art.
+
+    python -m train.build_dataset --audio_dir ~/Music --output_dir data/covers
+    python -m train.build_dataset --manifest jamendo/manifest.jsonl --output_dir data/covers
+
+Each track is tagged and captioned by :func:`albumcover.pipeline.describe_song`, the same path the
+app takes, so training prompts read exactly like the prompts users get. The output is a diffusers
+``imagefolder``: ``train/`` and ``validation/``, each a ``metadata.jsonl`` (one row per track)
+beside the covers (one PNG per album, shared by its tracks). Albums never straddle the split.
+
+Re-running is cheap and safe: tagger outputs are cached per file (path, size, mtime) in
+``OUTPUT_DIR/.cache``, every file is replaced atomically, and unchanged files are not rewritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import sys
+import tempfile
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from train.library import (
+    LibraryError,
+    TrackTags,
+    find_audio_files,
+    find_folder_cover,
+    match_category,
+    read_manifest,
+    read_track,
+)
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "validation")
+CACHE_DIR = ".cache"
+GENRE_MODELS = ("MSD_musicnn", "MSD_vgg")  # the taggers with genre labels infer_category reads
+_IMAGE_NAME = re.compile(r"^[0-9a-f]{16}\.png$")  # the only images this builder writes (or deletes)
+_TEMP_NAME = re.compile(r"^\..+\.tmp$")  # write_atomic's temp files
+
+# Skip reasons, as the closing summary groups them.
+NO_COVER = "no cover"
+BAD_COVER = "unreadable cover"
+BAD_AUDIO = "unreadable audio"
+NO_TAGS = "no tags"
+BAD_ROW = "bad manifest row"
+
+
+class PushError(RuntimeError):
+    """The dataset was built but could not be uploaded; the message says what to do next."""
+
+
+@dataclass
+class Track:
+    """One audio file to caption, with its metadata and where its cover comes from."""
+
+    source: str  # path relative to the audio folder (or manifest folder), as written in rows
+    audio: Path
+    tags: TrackTags
+    category: str = ""  # one of CATEGORIES, or "" to infer it from the audio
+    license: str = ""
+    cover: bytes | None = None  # embedded image bytes
+    cover_path: Path | None = None  # an image file beside the track or named by the manifest
+
+    @property
+    def album_key(self) -> tuple[str, ...]:
+        """Tracks with the same album and album artist share a cover; others stand alone."""
+        if not self.tags.album:
+            return ("track", self.source)
+        artist = self.tags.album_artist or self.tags.artist
+        return ("album", artist.casefold().strip(), self.tags.album.casefold().strip())
+
+
+@dataclass(frozen=True)
+class Skipped:
+    source: str
+    reason: str
+    detail: str = ""
+
+
+@dataclass
+class BuildSummary:
+    """What a build wrote and what it left out."""
+
+    output_dir: Path
+    rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SPLITS, 0))
+    images: int = 0
+    tagged: int = 0  # tracks run through a tagger this time
+    cached: int = 0  # tracks whose tagger outputs came from the cache
+    written: int = 0  # files created or changed in the output folder
+    skipped: list[Skipped] = field(default_factory=list)
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows.values())
+
+    def format(self) -> str:
+        """A few lines for the terminal: counts, then every skipped file and why."""
+        lines = [
+            f"Dataset in {self.output_dir}: {self.total_rows} tracks "
+            f"(train {self.rows['train']}, validation {self.rows['validation']}), "
+            f"{self.images} cover images; {self.written} files written.",
+            f"Tagged {self.tagged} tracks, {self.cached} more from the cache.",
+        ]
+        if self.skipped:
+            lines.append(f"Skipped {len(self.skipped)}:")
+            for s in sorted(self.skipped, key=lambda s: (s.reason, s.source)):
+                lines.append(f"  {s.reason}: {s.source}" + (f" ({s.detail})" if s.detail else ""))
+        return "\n".join(lines)
+
+
+class TagCache:
+    """Tagger outputs per audio file (``.npz`` in ``folder``), valid while size and mtime hold."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+
+    def get(self, audio: Path, model: str):
+        """The :class:`~albumcover.tagger.TagResult` recorded for this file and model, or None."""
+        from albumcover.tagger import TagResult
+
+        stored = self._load(audio)
+        if stored is None or f"{model}.scores" not in stored:
+            return None
+        labels = [str(label) for label in stored[f"{model}.labels"]]
+        scores = dict(zip(labels, stored[f"{model}.scores"].tolist(), strict=True))
+        return TagResult(
+            model=model,
+            labels=labels,
+            taggram=stored[f"{model}.taggram"],
+            scores=scores,
+            tags=_top_labels(scores, 3),
+            features=None,
+        )
+
+    def put(self, audio: Path, results: Sequence) -> None:
+        """Record tag results (any number of models) for this file, keeping other models'."""
+        identity = _identity(audio)
+        arrays = dict(self._load(audio) or {})
+        for result in results:
+            arrays[f"{result.model}.labels"] = np.asarray(result.labels, dtype=str)
+            arrays[f"{result.model}.scores"] = np.asarray(
+                [result.scores[label] for label in result.labels], dtype=np.float64
+            )
+            arrays[f"{result.model}.taggram"] = np.asarray(result.taggram, dtype=np.float32)
+        arrays["identity"] = np.asarray(json.dumps(identity, sort_keys=True))
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        write_atomic(self._file(audio), buffer.getvalue())
+
+    def _file(self, audio: Path) -> Path:
+        digest = hashlib.sha1(str(Path(audio).resolve()).encode()).hexdigest()[:24]
+        return self.folder / f"{digest}.npz"
+
+    def _load(self, audio: Path) -> dict[str, np.ndarray] | None:
+        path = self._file(audio)
+        if not path.exists():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                arrays = {key: stored[key] for key in stored.files}
+            if json.loads(str(arrays["identity"])) != _identity(audio):
+                return None  # the file changed since it was tagged
+        except (OSError, ValueError, KeyError) as e:
+            logger.warning("ignoring an unreadable cache entry %s: %s", path, e)
+            return None
+        return arrays
+
+
+class _ReplayTagger:
+    """Stands in for a Tagger on a cache hit: answers with the result recorded for the file.
+
+    describe_song then builds the prompt from the recorded scores exactly as from fresh ones.
+    """
+
+    def __init__(self, result):
+        self.result = result
+        self.model_name = result.model
+        self.labels = result.labels
+
+    def tag(self, audio, *, top: int = 3, **kwargs):
+        return replace(self.result, tags=_top_labels(self.result.scores, top))
+
+
+def build_dataset(
+    output_dir: str | Path,
+    *,
+    audio_dir: str | Path | None = None,
+    manifest: str | Path | None = None,
+    resolution: int = 512,
+    validation_split: float = 0.1,
+    seed: int = 0,
+    model: str = "MTT_musicnn",
+    genre_model: str = "MSD_musicnn",
+    style: str | None = None,
+    top: int = 5,
+    threshold: float = 0.1,
+    device: str | None = None,
+    tagger=None,
+    genre_tagger=None,
+    progress: bool = True,
+) -> BuildSummary:
+    """Tag, caption and write every usable track of a music folder or manifest.
+
+    Args:
+        output_dir: the dataset folder (created; an existing build there is updated in place).
+        audio_dir / manifest: exactly one source of tracks (see :mod:`train.library`).
+        resolution: side of the square PNG covers, in pixels.
+        validation_split: fraction of albums (not tracks) held out, in [0, 1).
+        seed: orders albums for the split; the same seed gives the same split.
+        model, genre_model: tagger names; the genre tagger loads only when a track needs its
+            category inferred. ``tagger`` / ``genre_tagger`` pass already loaded ones.
+        style, top, threshold: forwarded to describe_song.
+        progress: show a tqdm progress bar.
+
+    Returns:
+        A :class:`BuildSummary`. Nothing is written when no track is usable.
+
+    Raises:
+        LibraryError: the audio folder or manifest cannot be read at all.
+    """
+    from tqdm.auto import tqdm
+
+    from albumcover.audio import AudioError
+    from albumcover.prompts import DEFAULT_STYLE, STYLES
+
+    if (audio_dir is None) == (manifest is None):
+        raise ValueError("give exactly one of audio_dir and manifest")
+    style = style or DEFAULT_STYLE
+    if style not in STYLES:
+        raise ValueError(f"unknown prompt style {style!r}; choose one of {', '.join(STYLES)}")
+    output_dir = Path(output_dir)
+    summary = BuildSummary(output_dir)
+    if audio_dir is not None:
+        tracks = _collect_folder(Path(audio_dir))
+    else:
+        tracks = _collect_manifest(Path(manifest), summary)
+    covers = _assign_covers(tracks, output_dir, resolution, summary)
+
+    taggers = _Taggers(model, genre_model, device, tagger, genre_tagger)
+    cache = TagCache(output_dir / CACHE_DIR / "tags")
+    described = []
+    for track in tqdm(tracks, desc="Tagging", unit="track", disable=not progress):
+        if track.source not in covers:
+            continue
+        try:
+            description, fresh = _describe(
+                track, taggers, cache, style=style, top=top, threshold=threshold
+            )
+        except AudioError as e:
+            summary.skipped.append(Skipped(track.source, BAD_AUDIO, str(e)))
+            continue
+        summary.tagged += fresh
+        summary.cached += not fresh
+        if not description.tag_names:
+            detail = f"no tag scored {threshold} or more; silent or very quiet?"
+            summary.skipped.append(Skipped(track.source, NO_TAGS, detail))
+            continue
+        described.append((track, description))
+
+    if not described:
+        return summary
+    split_of = _split_covers(
+        sorted({covers[t.source][0] for t, _ in described}), validation_split, seed
+    )
+    rows: dict[str, list[dict]] = {name: [] for name in SPLITS}
+    for track, description in described:
+        cover_id, _ = covers[track.source]
+        rows[split_of[cover_id]].append(_row(track, description, cover_id, taggers.model))
+    _write_dataset(output_dir, rows, covers, resolution, summary)
+    _write_card(output_dir, summary, taggers.model, style, resolution)
+    return summary
+
+
+def push_to_hub(
+    output_dir: str | Path,
+    repo_id: str,
+    *,
+    private: bool = False,
+    token: str | None = None,
+    endpoint: str | None = None,
+) -> str:
+    """Upload the dataset folder (without its cache) as a Hub dataset repo; returns its URL.
+
+    Raises:
+        PushError: no network, no or bad token, no permission; the message says what to do.
+    """
+    import httpx2  # huggingface_hub's HTTP client: its errors are the network failures
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    api = HfApi(endpoint=endpoint, token=token)
+    try:
+        url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        api.upload_folder(
+            repo_id=repo_id,
+            repo_type="dataset",
+            folder_path=str(output_dir),
+            ignore_patterns=[f"{CACHE_DIR}/**"],
+            commit_message="Upload album cover dataset (train.build_dataset)",
+        )
+    except (HfHubHTTPError, httpx2.HTTPError, OSError, ValueError) as e:
+        raise PushError(_push_advice(output_dir, repo_id, e)) from e
+    return str(url)
+
+
+def _push_advice(output_dir, repo_id: str, error: Exception) -> str:
+    return (
+        f"could not push {output_dir} to the Hub dataset {repo_id}: "
+        f"{type(error).__name__}: {error}\n"
+        f"The local dataset in {output_dir} is complete. To publish it, log in "
+        f"(`hf auth login`, or set HF_TOKEN to a token with write access) and rerun with "
+        f"--push_to_hub {repo_id}, or upload it yourself: "
+        f"hf upload {repo_id} {output_dir} --repo-type dataset --exclude '{CACHE_DIR}/*'"
+    )
+
+
+class _Taggers:
+    """The caption tagger, and the genre tagger loaded on first need."""
+
+    def __init__(self, model, genre_model, device, tagger, genre_tagger):
+        self.model = tagger.model_name if tagger is not None else model
+        self.genre_model = genre_tagger.model_name if genre_tagger is not None else genre_model
+        self._device = device
+        self._tagger = tagger
+        self._genre_tagger = genre_tagger
+
+    @property
+    def tagger(self):
+        if self._tagger is None:
+            from albumcover.tagger import Tagger
+
+            self._tagger = Tagger.load(self.model, device=self._device)
+        return self._tagger
+
+    @property
+    def genre_tagger(self):
+        if self._genre_tagger is None:
+            from albumcover.tagger import Tagger
+
+            self._genre_tagger = Tagger.load(self.genre_model, device=self._device)
+        return self._genre_tagger
+
+
+def _describe(track: Track, taggers: _Taggers, cache: TagCache, **options):
+    """Caption one track; returns (SongDescription, whether a tagger ran)."""
+    from albumcover.audio import load_audio
+    from albumcover.pipeline import describe_song
+    from albumcover.prompts import SongInfo
+
+    song = SongInfo(
+        title=track.tags.title,
+        artist=track.tags.artist,
+        date=track.tags.date,
+        category=track.category,
+    )
+    need_genre = not track.category
+    tags = cache.get(track.audio, taggers.model)
+    genre = cache.get(track.audio, taggers.genre_model) if need_genre else None
+    if tags is not None and (genre is not None or not need_genre):
+        silence = np.zeros(0, dtype=np.float32)  # never read: both taggers replay
+        replay_genre = _ReplayTagger(genre) if genre is not None else None
+        return describe_song(silence, song, _ReplayTagger(tags), replay_genre, **options), False
+
+    audio = load_audio(track.audio)  # decoded once, shared by both taggers
+    tagger = _ReplayTagger(tags) if tags is not None else taggers.tagger
+    genre_tagger = taggers.genre_tagger if need_genre else None
+    description = describe_song(audio, song, tagger, genre_tagger, **options)
+    cache.put(track.audio, [r for r in (description.tags, description.genre) if r is not None])
+    return description, True
+
+
+def _collect_folder(audio_dir: Path) -> list[Track]:
+    tracks = []
+    folder_covers: dict[Path, Path | None] = {}
+    for path in find_audio_files(audio_dir):
+        source = path.relative_to(audio_dir).as_posix()
+        try:
+            tags, embedded = read_track(path)
+        except LibraryError as e:
+            # Decoding decides whether it is audio at all; tags are optional.
+            logger.info("no tags for %s: %s", path, e)
+            tags, embedded = TrackTags(), None
+        if path.parent not in folder_covers:
+            folder_covers[path.parent] = find_folder_cover(path.parent)
+        tracks.append(
+            Track(
+                source=source,
+                audio=path,
+                tags=tags,
+                category=match_category(tags.genre),
+                cover=embedded,
+                cover_path=None if embedded else folder_covers[path.parent],
+            )
+        )
+    return tracks
+
+
+def _collect_manifest(manifest: Path, summary: BuildSummary) -> list[Track]:
+    rows, bad = read_manifest(manifest)
+    for row in bad:
+        summary.skipped.append(Skipped(f"{manifest.name} line {row.line}", BAD_ROW, row.reason))
+    base = manifest.resolve().parent
+    return [
+        Track(
+            source=Path(os.path.relpath(row.audio, base)).as_posix(),
+            audio=row.audio,
+            tags=TrackTags(
+                title=row.title, artist=row.artist, album=row.album, date=row.date, genre=""
+            ),
+            category=row.category,
+            license=row.license,
+            cover_path=row.image,
+        )
+        for row in rows
+    ]
+
+
+def _assign_covers(
+    tracks: list[Track], output_dir: Path, resolution: int, summary: BuildSummary
+) -> dict[str, tuple[str, Callable[[], bytes]]]:
+    """Pick one cover per album and check it decodes; returns source -> (cover id, bytes getter).
+
+    The album's cover is its first track's (by path) that has one, so tracks without their own
+    cover borrow it. The cover id hashes the image bytes and the resolution, so one image file
+    serves every album with that cover, and a rebuild at another size never reuses old files.
+    """
+    albums: dict[tuple, list[Track]] = defaultdict(list)
+    for track in tracks:
+        albums[track.album_key].append(track)
+    assigned = {}
+    for members in albums.values():
+        first = next((t for t in members if t.cover or t.cover_path), None)
+        if first is None:
+            for t in members:
+                detail = "no embedded picture and no cover/folder/front image beside it"
+                summary.skipped.append(Skipped(t.source, NO_COVER, detail))
+            continue
+        try:
+            data = first.cover if first.cover else first.cover_path.read_bytes()
+            cover_id = hashlib.sha256(f"{resolution}:".encode() + data).hexdigest()[:16]
+            if not any((output_dir / s / f"{cover_id}.png").exists() for s in SPLITS):
+                square_cover(data, 8)  # decodes it fully: a broken image fails here
+        except (OSError, ValueError) as e:
+            where = "embedded picture" if first.cover else str(first.cover_path)
+            for t in members:
+                summary.skipped.append(Skipped(t.source, BAD_COVER, f"{where}: {e}"))
+            continue
+        for t in members:
+            assigned[t.source] = (cover_id, _reader(first))
+    return assigned
+
+
+def _reader(track: Track) -> Callable[[], bytes]:
+    # Covers are re-read when written rather than held: a library has thousands of them.
+    if track.cover:
+        return lambda: track.cover
+    return track.cover_path.read_bytes
+
+
+def square_cover(data: bytes, resolution: int):
+    """Decode an image, center-crop it to a square and resize it (Lanczos) to RGB (res, res).
+
+    Transparent pixels are painted on white. Raises ValueError when the bytes are no image.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image = ImageOps.exif_transpose(image)
+            if image.mode in ("RGBA", "LA", "P", "PA") and (
+                "A" in image.mode or "transparency" in image.info
+            ):
+                rgba = image.convert("RGBA")
+                image = Image.new("RGB", rgba.size, "white")
+                image.paste(rgba, mask=rgba.getchannel("A"))
+            image = image.convert("RGB")
+            return ImageOps.fit(image, (resolution, resolution), Image.Resampling.LANCZOS)
+    except (UnidentifiedImageError, Image.DecompressionBombError, SyntaxError, OSError) as e:
+        raise ValueError(f"not a readable image ({e})") from e
+
+
+def _split_covers(cover_ids: list[str], validation_split: float, seed: int) -> dict[str, str]:
+    """Assign each cover (so each album) to a split; deterministic for a seed.
+
+    Covers are ranked by a seeded hash, so adding albums to a library moves few existing ones.
+    """
+    ranked = sorted(cover_ids, key=lambda c: hashlib.sha256(f"{seed}:{c}".encode()).hexdigest())
+    n_val = round(len(ranked) * validation_split)
+    if validation_split > 0 and len(ranked) > 1:
+        n_val = min(max(n_val, 1), len(ranked) - 1)  # never an empty train set
+    return {c: ("validation" if i < n_val else "train") for i, c in enumerate(ranked)}
+
+
+def _row(track: Track, description, cover_id: str, model: str) -> dict:
+    return {
+        "file_name": f"{cover_id}.png",
+        "text": description.prompt,
+        "title": track.tags.title,
+        "artist": track.tags.artist,
+        "album": track.tags.album,
+        "date": track.tags.date,
+        "category": description.category,
+        "category_inferred": description.category_inferred,
+        "tags": list(description.tag_names),
+        "scores": {k: round(float(v), 6) for k, v in description.tags.scores.items()},
+        "tagger": model,
+        "genre": track.tags.genre,
+        "license": track.license,
+        "source": track.source,
+    }
+
+
+def _write_dataset(
+    output_dir: Path, rows: dict[str, list[dict]], covers, resolution: int, summary: BuildSummary
+) -> None:
+    """Write images first, then each split's metadata.jsonl, then drop images nothing names.
+
+    A reader sees the old dataset or the new one, never rows pointing at missing images.
+    """
+    readers = {cover_id: read for cover_id, read in covers.values()}
+    for split in SPLITS:
+        folder = output_dir / split
+        split_rows = sorted(rows[split], key=lambda r: r["source"])
+        names = sorted({r["file_name"] for r in split_rows})
+        summary.rows[split] = len(split_rows)
+        summary.images += len(names)
+        if split_rows:
+            folder.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            target = folder / name
+            if not target.exists():
+                image = square_cover(readers[name[:-4]](), resolution)
+                buffer = io.BytesIO()
+                image.save(buffer, format="PNG")
+                summary.written += write_atomic(target, buffer.getvalue())
+        metadata = folder / "metadata.jsonl"
+        if split_rows:
+            text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in split_rows)
+            summary.written += write_atomic(metadata, text.encode("utf-8"))
+        elif metadata.exists():
+            metadata.unlink()  # a previous build had this split; now it is empty
+        if folder.is_dir():
+            for stale in folder.iterdir():
+                ours = _IMAGE_NAME.match(stale.name) or _TEMP_NAME.match(stale.name)
+                if ours and stale.name not in names:
+                    stale.unlink()  # an image no row names, or a temp file of a killed run
+            if not any(folder.iterdir()):
+                folder.rmdir()
+
+
+def _write_card(output_dir: Path, summary: BuildSummary, model: str, style: str, res: int) -> None:
+    card = f"""---
+task_categories:
+- text-to-image
+tags:
+- album-covers
+- music
+---
+
+# Album covers with prompts
+
+Built by `python -m train.build_dataset` (albumcover): each row is a track, its album cover
+({res}x{res} PNG, shared by the album's tracks) and the prompt albumcover writes for it from the
+track's metadata and its `{model}` Musicnn tags (prompt style `{style}`).
+
+| split | tracks | covers |
+|---|---|---|
+| train | {summary.rows["train"]} | {len(_images(output_dir / "train"))} |
+| validation | {summary.rows["validation"]} | {len(_images(output_dir / "validation"))} |
+
+Albums never appear in both splits. Covers remain the property of their owners; check each
+track's `license` column (filled for Jamendo downloads) before redistributing.
+"""
+    summary.written += write_atomic(output_dir / "README.md", card.encode("utf-8"))
+
+
+def _images(folder: Path) -> list[str]:
+    if not folder.is_dir():
+        return []
+    return [p.name for p in folder.iterdir() if _IMAGE_NAME.match(p.name)]
+
+
+def write_atomic(path: Path, data: bytes) -> bool:
+    """Replace ``path`` with ``data`` via a temp file + os.replace; False when already equal."""
+    path = Path(path)
+    if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True
+
+
+def _identity(audio: Path) -> dict:
+    stat = Path(audio).stat()
+    return {"path": str(Path(audio).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _top_labels(scores: dict[str, float], top: int) -> list[str]:
+    return sorted(scores, key=lambda label: -scores[label])[:top]
+
+
+def parse_args(input_args: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m train.build_dataset",
+        description="Build an imagefolder (cover, prompt) dataset from a music library.",
+    )
+    source = parser.add_argument_group("source (exactly one)")
+    source.add_argument("--audio_dir", type=Path, help="music folder, walked recursively")
+    source.add_argument(
+        "--manifest",
+        type=Path,
+        help="CSV or JSONL with columns audio, image, title, artist, date, category "
+        "(optional album, license); paths relative to the manifest",
+    )
+    parser.add_argument("--output_dir", type=Path, required=True, help="the dataset folder")
+    parser.add_argument("--resolution", type=int, default=512, help="cover side in pixels")
+    parser.add_argument(
+        "--validation_split", type=float, default=0.1, help="fraction of albums held out"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the album split")
+    parser.add_argument("--model", default="MTT_musicnn", help="tagger for the prompt tags")
+    parser.add_argument(
+        "--genre_model",
+        default="MSD_musicnn",
+        choices=GENRE_MODELS,
+        help="tagger that infers a category when the file has no usable genre",
+    )
+    parser.add_argument("--style", default=None, help="prompt style (albumcover.prompts.STYLES)")
+    parser.add_argument("--top", type=int, default=5, help="at most this many tags per prompt")
+    parser.add_argument(
+        "--threshold", type=float, default=0.1, help="minimum mean score of a prompt tag"
+    )
+    parser.add_argument("--device", default=None, help="torch device for the taggers")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+    parser.add_argument("--push_to_hub", metavar="REPO", help="upload as this Hub dataset repo")
+    parser.add_argument("--private", action="store_true", help="create the Hub repo private")
+    args = parser.parse_args(input_args)
+
+    if (args.audio_dir is None) == (args.manifest is None):
+        parser.error("give exactly one of --audio_dir and --manifest")
+    if args.audio_dir is not None and not args.audio_dir.is_dir():
+        parser.error(f"--audio_dir {args.audio_dir} is not a folder")
+    if args.manifest is not None:
+        if not args.manifest.is_file():
+            parser.error(f"--manifest {args.manifest} is not a file")
+        if args.manifest.suffix.lower() not in (".csv", ".jsonl"):
+            parser.error(f"--manifest {args.manifest} must be a .csv or .jsonl file")
+    if args.output_dir.exists() and not args.output_dir.is_dir():
+        parser.error(f"--output_dir {args.output_dir} exists and is not a folder")
+    source_dir = args.audio_dir if args.audio_dir is not None else args.manifest.parent
+    if args.output_dir.resolve() == source_dir.resolve():
+        parser.error("--output_dir must not be the music folder itself")
+    if args.resolution <= 0 or args.resolution % 8:
+        parser.error(f"--resolution must be a positive multiple of 8, got {args.resolution}")
+    if not 0 <= args.validation_split < 1:
+        parser.error(f"--validation_split must be in [0, 1), got {args.validation_split}")
+    if args.top < 1:
+        parser.error(f"--top must be at least 1, got {args.top}")
+    if not 0 <= args.threshold <= 1:
+        parser.error(f"--threshold must be in [0, 1], got {args.threshold}")
+    if args.private and not args.push_to_hub:
+        parser.error("--private only applies with --push_to_hub")
+    if args.push_to_hub is not None and not re.fullmatch(r"([\w.-]+/)?[\w.-]+", args.push_to_hub):
+        parser.error(f"--push_to_hub wants a repo id like user/name, got {args.push_to_hub!r}")
+
+    from albumcover.prompts import STYLES
+
+    if args.style is not None and args.style not in STYLES:
+        parser.error(f"--style must be one of {', '.join(STYLES)}, got {args.style!r}")
+    from albumcover.tagger import MODELS
+
+    if args.model not in MODELS:
+        parser.error(f"--model must be one of {', '.join(MODELS)}, got {args.model!r}")
+    return args
+
+
+def main(args: argparse.Namespace) -> int:
+    """Build (and optionally push) the dataset; returns the process exit code."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        summary = build_dataset(
+            args.output_dir,
+            audio_dir=args.audio_dir,
+            manifest=args.manifest,
+            resolution=args.resolution,
+            validation_split=args.validation_split,
+            seed=args.seed,
+            model=args.model,
+            genre_model=args.genre_model,
+            style=args.style,
+            top=args.top,
+            threshold=args.threshold,
+            device=args.device,
+            progress=not args.no_progress,
+        )
+    except LibraryError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(summary.format())
+    if summary.total_rows == 0:
+        print("error: no usable track; nothing was written", file=sys.stderr)
+        return 1
+    if args.push_to_hub:
+        # The token is read here only, and handed to huggingface_hub; it is never printed.
+        try:
+            url = push_to_hub(
+                args.output_dir,
+                args.push_to_hub,
+                private=args.private,
+                token=os.environ.get("HF_TOKEN") or None,
+                endpoint=os.environ.get("HF_ENDPOINT") or None,
+            )
+        except PushError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        print(f"Pushed to {url}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(parse_args()))
