@@ -1,0 +1,5 @@
+"""``python -m albumcover``: see :mod:`albumcover.cli`."""
+
+from .cli import main
+
+raise SystemExit(main())

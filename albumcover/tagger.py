@@ -1,0 +1,248 @@
+"""Tag a song with a pretrained Musicnn model: load once, tag many.
+
+``Tagger.load("MTT_musicnn").tag("song.mp3")`` decodes the song (16 kHz mono), cuts its log-mel
+spectrogram into 3 s patches, runs them through the network in batches and returns a
+:class:`TagResult`: the taggram (per-patch sigmoid scores), the mean score of each label and the
+top tags.  Results match the original musicnn 0.1.0 (see ``tests/test_musicnn.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .musicnn import ARCHITECTURES, N_MELS, PATCH_FRAMES
+from .weights import DEFAULT_INDEX_URL
+
+log = logging.getLogger(__name__)
+
+MODELS = ("MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg")
+DEFAULT_MODEL = "MTT_musicnn"
+DEFAULT_BATCH_SIZE = 16  # patches per forward pass; 16 x 3 s keeps activations ~0.5 GB
+_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+# Features the original returns one row per patch; the others it returns per frame, patch
+# after patch (np.squeeze of each batch of one, concatenated along the first axis).
+_PER_PATCH_FEATURES = ("mean_pool", "max_pool", "penultimate")
+
+
+@dataclass
+class TagResult:
+    """What a model heard in a song.
+
+    ``taggram``: (n_patches, n_labels) float32 sigmoid scores, one row per 3 s patch.
+    ``scores``: label -> mean score over the patches, in label order.
+    ``tags``: the ``top`` labels by mean score, best first.
+    ``features``: intermediate activations when asked for, laid out as the original extractor
+    returns them (musicnn: ``timbral`` (n*187, 408), ``temporal`` (n*187, 153), ``cnn1..3``
+    (n*187, 64), ``mean_pool``/``max_pool`` (n, 753), ``penultimate`` (n, 200); vgg:
+    ``pool1`` (n*92, 48, 128) ... ``pool5`` (n*2, 128)).
+    """
+
+    model: str
+    labels: list[str]
+    taggram: np.ndarray
+    scores: dict[str, float]
+    tags: list[str]
+    features: dict[str, np.ndarray] | None = None
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Whether bfloat16 runs natively (not emulated, ~10x slower than float32) on ``device``."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    capabilities = torch.cpu.get_capabilities()
+    return any(capabilities.get(flag, False) for flag in ("avx512_bf16", "amx_bf16", "bf16"))
+
+
+def _resolve_device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as e:
+        raise ValueError(f"invalid device {device!r}: {e}") from e
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"unsupported device {device!r}; use 'cpu' or 'cuda'")
+    return resolved
+
+
+def _original_layout(name: str, batched: np.ndarray) -> np.ndarray:
+    if name in _PER_PATCH_FEATURES:
+        return batched
+    # np.squeeze on a batch of one also drops every other size-1 axis (vgg's pool5 width).
+    per_patch = [d for d in batched.shape[1:] if d != 1]
+    return batched.reshape(len(batched) * per_patch[0], *per_patch[1:])
+
+
+class Tagger:
+    """A pretrained Musicnn/VGG tagger on a device; ``tag`` is safe to call repeatedly."""
+
+    def __init__(
+        self,
+        model_name: str,
+        network: torch.nn.Module,
+        labels: list[str],
+        *,
+        device: torch.device,
+        dtype: torch.dtype = torch.float32,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ):
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.model_name = model_name
+        self.network = network.eval()
+        self.labels = list(labels)
+        self.device = device
+        self.dtype = dtype
+        self.batch_size = batch_size
+
+    @classmethod
+    def load(
+        cls,
+        model: str = DEFAULT_MODEL,
+        device: str | torch.device | None = None,
+        *,
+        dtype: torch.dtype = torch.float32,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        weights_dir: str | Path | None = None,
+        cache_dir: str | Path | None = None,
+        index_url: str = DEFAULT_INDEX_URL,
+        use_installed: bool = True,
+    ) -> Tagger:
+        """Load pretrained ``model`` (one of :data:`MODELS`) onto ``device``.
+
+        ``device``: "cpu", "cuda", ... (default: CUDA when available). ``dtype``: float32, or
+        bfloat16 where the device runs it natively (autocast: convolutions and dense layers in
+        bf16, batch norm in fp32), or float16 on CUDA. The weights come from ``weights_dir``,
+        the installed musicnn package, or the official wheel fetched from ``index_url``
+        (see :mod:`albumcover.weights`).
+        """
+        if model not in MODELS:
+            raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+        resolved = _resolve_device(device)
+        if dtype not in _DTYPES:
+            raise ValueError(f"dtype must be one of {_DTYPES}, got {dtype!r}")
+        if dtype == torch.bfloat16 and not bf16_supported(resolved):
+            raise ValueError(
+                f"bfloat16 is not supported natively on {resolved} (emulated it is ~10x slower "
+                "than float32); use dtype=torch.float32"
+            )
+        if dtype == torch.float16 and resolved.type != "cuda":
+            raise ValueError("float16 is only supported on CUDA; use float32 or bfloat16")
+        from .weights import load_model
+
+        network = load_model(
+            model,
+            weights_dir=weights_dir,
+            cache_dir=cache_dir,
+            index_url=index_url,
+            use_installed=use_installed,
+        )
+        return cls(
+            model,
+            network.to(resolved),
+            ARCHITECTURES[model][0],
+            device=resolved,
+            dtype=dtype,
+            batch_size=batch_size,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Tagger({self.model_name!r}, device={str(self.device)!r}, "
+            f"dtype={self.dtype}, batch_size={self.batch_size})"
+        )
+
+    def tag(
+        self,
+        audio: str | Path | np.ndarray,
+        *,
+        top: int = 3,
+        hop_seconds: float | None = None,
+        features: bool = False,
+    ) -> TagResult:
+        """Tag a song: a file path (any format ``load_audio`` reads) or a 16 kHz mono signal.
+
+        ``audio``: path, or (samples,) float array at 16 kHz. ``hop_seconds``: seconds between
+        patch starts (default 3, non-overlapping; the original's ``input_overlap``).
+        ``features``: also return the intermediate activations (see :class:`TagResult`).
+        Raises ``AudioError`` for a file that cannot be decoded, ValueError for bad arguments.
+        """
+        from .audio import load_audio
+        from .features import log_mel_spectrogram, make_patches, seconds_to_frames
+
+        self._check_top(top)
+        hop_frames = PATCH_FRAMES if hop_seconds is None else seconds_to_frames(hop_seconds)
+        if isinstance(audio, str | os.PathLike):
+            signal = load_audio(audio)
+        elif isinstance(audio, np.ndarray):
+            signal = audio
+        else:
+            raise TypeError(f"audio must be a path or a numpy array, got {type(audio).__name__}")
+        patches = make_patches(log_mel_spectrogram(signal), hop_frames=hop_frames)
+        return self.tag_patches(patches, top=top, features=features)
+
+    def tag_patches(
+        self, patches: np.ndarray, *, top: int = 3, features: bool = False
+    ) -> TagResult:
+        """Tag log-mel patches ``(n_patches, 187, 96)`` float32 (``features.make_patches``)."""
+        self._check_top(top)
+        patches = np.asarray(patches)
+        if patches.ndim != 3 or patches.shape[1:] != (PATCH_FRAMES, N_MELS) or not len(patches):
+            raise ValueError(
+                f"patches must have shape (n >= 1, {PATCH_FRAMES}, {N_MELS}), got {patches.shape}"
+            )
+        # torch.from_numpy wants writable memory; read-only inputs (np.load, mmap) get copied
+        patches = np.require(patches, dtype=np.float32, requirements=["C", "W"])
+        logits, activations = self._run(patches, features)
+        taggram = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))  # sigmoid without overflow
+        taggram = taggram.astype(np.float32)
+        mean = taggram.mean(axis=0)
+        order = np.argsort(-mean, kind="stable")[:top]
+        return TagResult(
+            model=self.model_name,
+            labels=list(self.labels),
+            taggram=taggram,
+            scores={label: float(score) for label, score in zip(self.labels, mean, strict=True)},
+            tags=[self.labels[i] for i in order],
+            features=activations,
+        )
+
+    def _check_top(self, top: int) -> None:
+        if not isinstance(top, int) or isinstance(top, bool) or not 0 <= top <= len(self.labels):
+            raise ValueError(f"top must be an integer from 0 to {len(self.labels)}, got {top!r}")
+
+    def _run(
+        self, patches: np.ndarray, features: bool
+    ) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
+        logits: list[np.ndarray] = []
+        collected: dict[str, list[np.ndarray]] = {}
+        autocast = torch.autocast(
+            self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32
+        )
+        with torch.inference_mode(), autocast:
+            for start in range(0, len(patches), self.batch_size):
+                batch = torch.from_numpy(patches[start : start + self.batch_size]).to(self.device)
+                if features:
+                    out, acts = self.network.forward_features(batch)
+                    for name, value in acts.items():
+                        collected.setdefault(name, []).append(value.float().cpu().numpy())
+                else:
+                    out = self.network(batch)
+                logits.append(out.float().cpu().numpy())
+        if not features:
+            return np.concatenate(logits), None
+        names = self.network.feature_names
+        merged: Mapping[str, np.ndarray] = {n: np.concatenate(collected[n]) for n in names}
+        return np.concatenate(logits), {n: _original_layout(n, merged[n]) for n in names}
+
+
+__all__ = ["DEFAULT_MODEL", "MODELS", "TagResult", "Tagger", "bf16_supported"]
