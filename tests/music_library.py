@@ -33,11 +33,11 @@ def cut_clip(src: Path, dst: Path, seconds: float = 4.0, start: float = 8.0) -> 
 
 
 def image_bytes(color, size=(96, 96), fmt="JPEG", border=None) -> bytes:
-    """A solid ``color`` image; ``border`` paints 1/6 of the width on each side another colour
-    (a center crop of a landscape image removes it)."""
+    """A solid ``color`` image; ``border`` paints the sides of a landscape image another colour,
+    exactly the bands a square center crop removes."""
     image = Image.new("RGB", size, color)
     if border is not None:
-        band = size[0] // 6
+        band = (size[0] - size[1]) // 2
         image.paste(border, (0, 0, band, size[1]))
         image.paste(border, (size[0] - band, 0, size[0], size[1]))
     buffer = io.BytesIO()

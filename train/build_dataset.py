@@ -38,6 +38,7 @@ from train.library import (
     match_category,
     read_manifest,
     read_track,
+    year_of,
 )
 
 logger = logging.getLogger(__name__)
@@ -69,8 +70,27 @@ class Track:
     tags: TrackTags
     category: str = ""  # one of CATEGORIES, or "" to infer it from the audio
     license: str = ""
-    cover: bytes | None = None  # embedded image bytes
-    cover_path: Path | None = None  # an image file beside the track or named by the manifest
+    tag_error: str = ""  # why mutagen could not read the file, if it could not
+    # Where the cover comes from: the audio file itself (an embedded picture) or an image
+    # beside it / named by the manifest. Only the path is kept: a library holds thousands of
+    # covers, so their bytes are read when needed, once per album.
+    cover: Path | None = None
+    cover_embedded: bool = False
+
+    def read_cover(self) -> bytes:
+        """The cover's encoded bytes; raises LibraryError or OSError."""
+        if not self.cover_embedded:
+            return self.cover.read_bytes()
+        data = read_track(self.cover)[1]
+        if data is None:
+            raise LibraryError(f"the embedded picture of {self.cover} is gone")
+        return data
+
+    @property
+    def year(self) -> str:
+        """The release year from the date tag, or "" when it has none."""
+        year = year_of(self.tags.date)
+        return str(year) if year else ""
 
     @property
     def album_key(self) -> tuple[str, ...]:
@@ -361,7 +381,7 @@ def _describe(track: Track, taggers: _Taggers, cache: TagCache, **options):
     song = SongInfo(
         title=track.tags.title,
         artist=track.tags.artist,
-        date=track.tags.date,
+        date=track.year or track.tags.date,  # the study's prompts say "released in 2004"
         category=track.category,
     )
     need_genre = not track.category
@@ -390,7 +410,9 @@ def _collect_folder(audio_dir: Path) -> list[Track]:
         except LibraryError as e:
             # Decoding decides whether it is audio at all; tags are optional.
             logger.info("no tags for %s: %s", path, e)
-            tags, embedded = TrackTags(), None
+            tags, embedded, tag_error = TrackTags(), None, str(e)
+        else:
+            tag_error = ""
         if path.parent not in folder_covers:
             folder_covers[path.parent] = find_folder_cover(path.parent)
         tracks.append(
@@ -399,8 +421,9 @@ def _collect_folder(audio_dir: Path) -> list[Track]:
                 audio=path,
                 tags=tags,
                 category=match_category(tags.genre),
-                cover=embedded,
-                cover_path=None if embedded else folder_covers[path.parent],
+                cover=path if embedded else folder_covers[path.parent],
+                cover_embedded=embedded is not None,
+                tag_error=tag_error,
             )
         )
     return tracks
@@ -420,7 +443,7 @@ def _collect_manifest(manifest: Path, summary: BuildSummary) -> list[Track]:
             ),
             category=row.category,
             license=row.license,
-            cover_path=row.image,
+            cover=row.image,
         )
         for row in rows
     ]
@@ -440,32 +463,27 @@ def _assign_covers(
         albums[track.album_key].append(track)
     assigned = {}
     for members in albums.values():
-        first = next((t for t in members if t.cover or t.cover_path), None)
+        first = next((t for t in members if t.cover is not None), None)
         if first is None:
             for t in members:
                 detail = "no embedded picture and no cover/folder/front image beside it"
+                if t.tag_error:  # likely no audio at all: say so
+                    detail += f"; {t.tag_error}"
                 summary.skipped.append(Skipped(t.source, NO_COVER, detail))
             continue
         try:
-            data = first.cover if first.cover else first.cover_path.read_bytes()
+            data = first.read_cover()
             cover_id = hashlib.sha256(f"{resolution}:".encode() + data).hexdigest()[:16]
             if not any((output_dir / s / f"{cover_id}.png").exists() for s in SPLITS):
                 square_cover(data, 8)  # decodes it fully: a broken image fails here
         except (OSError, ValueError) as e:
-            where = "embedded picture" if first.cover else str(first.cover_path)
+            where = "embedded picture" if first.cover_embedded else str(first.cover)
             for t in members:
                 summary.skipped.append(Skipped(t.source, BAD_COVER, f"{where}: {e}"))
             continue
         for t in members:
-            assigned[t.source] = (cover_id, _reader(first))
+            assigned[t.source] = (cover_id, first.read_cover)
     return assigned
-
-
-def _reader(track: Track) -> Callable[[], bytes]:
-    # Covers are re-read when written rather than held: a library has thousands of them.
-    if track.cover:
-        return lambda: track.cover
-    return track.cover_path.read_bytes
 
 
 def square_cover(data: bytes, resolution: int):
@@ -510,6 +528,7 @@ def _row(track: Track, description, cover_id: str, model: str) -> dict:
         "artist": track.tags.artist,
         "album": track.tags.album,
         "date": track.tags.date,
+        "year": int(track.year) if track.year else None,
         "category": description.category,
         "category_inferred": description.category_inferred,
         "tags": list(description.tag_names),
@@ -591,13 +610,25 @@ def _images(folder: Path) -> list[str]:
     return [p.name for p in folder.iterdir() if _IMAGE_NAME.match(p.name)]
 
 
+def temp_file_beside(path: Path) -> tuple[int, str]:
+    """A new hidden temp file in ``path``'s folder (so os.replace is atomic): (fd, its path).
+
+    It gets the permissions a plain ``open`` would give (mkstemp's are owner-only).
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
+    return fd, tmp
+
+
 def write_atomic(path: Path, data: bytes) -> bool:
     """Replace ``path`` with ``data`` via a temp file + os.replace; False when already equal."""
     path = Path(path)
     if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = temp_file_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -19,7 +19,6 @@ import logging
 import os
 import re
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -28,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from train.build_dataset import temp_file_beside, write_atomic
 from train.library import match_category
 
 logger = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class Http:
 
         def save(response):
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+            fd, tmp = temp_file_beside(target)
             try:
                 with os.fdopen(fd, "wb") as f:
                     size = 0
@@ -323,8 +323,6 @@ def _read_manifest(path: Path) -> dict[str, dict]:
 
 
 def _write_manifest(path: Path, rows: dict[str, dict]) -> None:
-    from train.build_dataset import write_atomic
-
     text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows.values())
     write_atomic(path, text.encode("utf-8"))
 
