@@ -184,8 +184,7 @@ def _read_soundfile(path: Path, sound, max_duration: float | None):
             block = sound.read(min(_BLOCK_FRAMES, wanted - done), dtype="float32", always_2d=True)
             if len(block) == 0:
                 break
-            # librosa.to_mono: the mean of the channels, in float32
-            parts.append(block.mean(axis=1) if block.shape[1] > 1 else block[:, 0].copy())
+            parts.append(_to_mono(block))
             done += len(block)
     except sf.LibsndfileError as e:
         raise AudioError(
@@ -346,10 +345,24 @@ def _read_ffmpeg_wav(stream) -> tuple[np.ndarray, int, int]:
         usable = len(data) - len(data) % frame_bytes
         pending = data[usable:]
         block = np.frombuffer(data[:usable], dtype="<f4").reshape(-1, channels)
-        parts.append(block.mean(axis=1, dtype=np.float32) if channels > 1 else block[:, 0].copy())
+        parts.append(_to_mono(block))
         frames += len(block)
     mono = np.concatenate(parts) if parts else np.empty(0, np.float32)
     return mono.astype(np.float32, copy=False), rate, frames
+
+
+def _to_mono(block: np.ndarray) -> np.ndarray:
+    """(frames, channels) -> (frames,): librosa.to_mono's float32 mean of the channels.
+
+    Summed column by column: the same float32 result as ``mean(axis=1)``, which numpy computes
+    several times slower over a 2-wide axis.
+    """
+    mono = block[:, 0].astype(np.float32, copy=True)
+    for channel in range(1, block.shape[1]):
+        mono += block[:, channel]
+    if block.shape[1] > 1:
+        mono /= np.float32(block.shape[1])
+    return mono
 
 
 def _resample(mono: np.ndarray, orig_sr: int, sr: int) -> np.ndarray:

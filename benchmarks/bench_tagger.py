@@ -1,0 +1,293 @@
+"""Tagging speed and memory: albumcover's PyTorch Musicnn against the original TensorFlow one.
+
+On a 3-minute mp3 made from the shared clip (6 copies, re-encoded once with ffmpeg), measures
+per song, warm (median of --runs): decode, features, network and total; then a fresh process
+(imports + weights + one song: what a CLI call or a cold Space pays) with its peak RSS. With
+--reference-python (a side environment with the original package and TensorFlow, see
+benchmarks/README.md) it measures, in the same run, the original's stock extractor() per song,
+one persistent TF session, a fresh process, and whether the top-10 tags agree. Prints a
+markdown table.
+
+    .venv/bin/python benchmarks/bench_tagger.py [--bf16] [--reference-python PYTHON]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+CLIP = ROOT.parent / "shared" / "audio" / "TRWJAZW128F42760DD_test.mp3"
+REFERENCE_SCRIPT = Path(__file__).with_name("reference_musicnn.py")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--audio", type=Path, default=CLIP, help="clip to repeat into a song")
+    parser.add_argument("--copies", type=int, default=6, help="copies of the clip (6 = 3 min)")
+    parser.add_argument("--model", default="MTT_musicnn")
+    parser.add_argument("--runs", type=int, default=5, help="timed warm runs (median)")
+    parser.add_argument("--bf16", action="store_true", help="also time bfloat16 (if supported)")
+    parser.add_argument("--reference-python", type=Path, help="python of the TF side venv")
+    parser.add_argument("--reference-runs", type=int, default=3)
+    # internal: one song in this fresh process, JSON to the given file
+    parser.add_argument(
+        "--fresh", nargs=3, metavar=("SONG", "DTYPE", "OUT"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args(argv)
+    if args.fresh:
+        return args
+    if not args.audio.is_file():
+        parser.error(f"--audio {args.audio} is not a file")
+    if args.copies < 1 or args.runs < 1 or args.reference_runs < 1:
+        parser.error("--copies, --runs and --reference-runs must be >= 1")
+    if args.reference_python and not os.access(args.reference_python, os.X_OK):
+        parser.error(f"--reference-python {args.reference_python} is not an executable")
+    if shutil.which("ffmpeg") is None:
+        parser.error("ffmpeg is needed to build the 3-minute test song")
+    return args
+
+
+def fresh_process(song: str, dtype: str, out: str) -> None:
+    """Runs in a new interpreter: everything a first call pays, timed from the first import."""
+    start = time.perf_counter()
+    from albumcover.tagger import Tagger
+
+    imported = time.perf_counter()
+    tagger = Tagger.load(args_model(), "cpu", **dtype_kwargs(dtype))
+    loaded = time.perf_counter()
+    result = tagger.tag(song, top=10)
+    done = time.perf_counter()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    report = {
+        "import_s": imported - start,
+        "load_s": loaded - imported,
+        "tag_s": done - loaded,
+        "total_s": done - start,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "peak_rss_mb": usage.ru_maxrss / 1024,  # KiB on Linux
+        "top10": list(result.tags),
+    }
+    Path(out).write_text(json.dumps(report))
+
+
+def args_model() -> str:
+    return os.environ.get("BENCH_TAGGER_MODEL", "MTT_musicnn")
+
+
+def dtype_kwargs(dtype: str) -> dict:
+    if dtype == "fp32":
+        return {}
+    import torch
+
+    return {"dtype": torch.bfloat16}
+
+
+def bf16_supported() -> bool:
+    import torch
+
+    from albumcover.tagger import bf16_supported as supported
+
+    return supported(torch.device("cpu"))
+
+
+def make_song(clip: Path, copies: int, folder: Path) -> Path:
+    """The clip repeated `copies` times, re-encoded once (a plain stream copy would splice the
+    mp3 bit reservoir and leave decode errors at each seam)."""
+    song = folder / f"song_{copies}x.mp3"
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-stream_loop", str(copies - 1)]
+    cmd += ["-i", str(clip), "-c:a", "libmp3lame", "-b:a", "128k", str(song)]
+    subprocess.run(cmd, check=True)
+    return song
+
+
+def median_time(fn, runs: int):
+    result = fn()  # warm-up
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def measure_warm(song: Path, model: str, dtype: str, runs: int) -> dict:
+    import numpy as np
+
+    from albumcover.audio import load_audio
+    from albumcover.features import log_mel_spectrogram, make_patches
+    from albumcover.tagger import Tagger
+
+    tagger = Tagger.load(model, "cpu", **dtype_kwargs(dtype))
+    decode_s, audio = median_time(lambda: load_audio(song), runs)
+    features_s, patches = median_time(lambda: make_patches(log_mel_spectrogram(audio)), runs)
+    network_s, _ = median_time(lambda: tagger.tag_patches(patches), runs)
+    total_s, result = median_time(lambda: tagger.tag(song, top=10), runs)
+    return {
+        "decode_s": decode_s,
+        "features_s": features_s,
+        "network_s": network_s,
+        "total_s": total_s,
+        "patches": patches.astype(np.float32),
+        "taggram": result.taggram,
+        "labels": list(result.labels),
+        "top10": list(result.tags),
+        "seconds": len(audio) / 16000,
+    }
+
+
+def measure_fresh(song: Path, dtype: str, model: str, folder: Path) -> dict:
+    out = folder / f"fresh_{dtype}.json"
+    env = dict(os.environ, BENCH_TAGGER_MODEL=model)
+    start = time.perf_counter()
+    cmd = [sys.executable, __file__, "--fresh", str(song), dtype, str(out)]
+    subprocess.run(cmd, check=True, env=env, cwd=ROOT)
+    report = json.loads(out.read_text())
+    report["wall_s"] = time.perf_counter() - start  # interpreter start-up included
+    return report
+
+
+def run_reference(args, song: Path, patches_file: Path, folder: Path) -> dict:
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("PYTHONPATH", None)
+    base = [str(args.reference_python), str(REFERENCE_SCRIPT)]
+    common = ["--audio", str(song), "--model", args.model]
+    once_out, warm_out = folder / "ref_once.json", folder / "ref_warm.json"
+    quiet = {"env": env, "check": True, "stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
+    start = time.perf_counter()
+    try:
+        subprocess.run(base + ["once", *common, "--out", str(once_out)], **quiet)
+        once_wall = time.perf_counter() - start
+        warm = ["warm", *common, "--runs", str(args.reference_runs), "--patches", str(patches_file)]
+        subprocess.run(base + warm + ["--out", str(warm_out)], **quiet)
+    except subprocess.CalledProcessError as e:
+        tail = e.stderr.decode("utf-8", "replace")[-2000:]
+        sys.exit(f"the reference run failed ({' '.join(map(str, e.cmd[:3]))} ...):\n{tail}")
+    once = json.loads(once_out.read_text())
+    once["wall_s"] = once_wall
+    return {"once": once, **json.loads(warm_out.read_text())}
+
+
+def machine() -> str:
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import torch
+
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (
+        f"{model}, {os.cpu_count()} cores, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), load average {load}"
+    )
+
+
+def agreement(ours: list[str], theirs: list[str] | None) -> str:
+    if theirs is None:
+        return "n/a (their taggram is NaN)"
+    same_set = len(set(ours) & set(theirs))
+    order = "same order" if ours == theirs else "order differs"
+    return f"{same_set}/10 shared, {order}"
+
+
+def main(args) -> None:
+    import numpy as np
+
+    rows, fresh = {}, {}
+    dtypes = ["fp32"]
+    if args.bf16:
+        if bf16_supported():
+            dtypes.append("bf16")
+        else:
+            print("note: this CPU has no native bfloat16 (avx512_bf16/amx): no bf16 column\n")
+    with tempfile.TemporaryDirectory(prefix="bench_tagger_") as tmp:
+        folder = Path(tmp)
+        song = make_song(args.audio, args.copies, folder)
+        for dtype in dtypes:
+            fresh[dtype] = measure_fresh(song, dtype, args.model, folder)
+            rows[dtype] = measure_warm(song, args.model, dtype, args.runs)
+        reference = None
+        if args.reference_python:
+            patches_file = folder / "patches.npy"
+            np.save(patches_file, rows["fp32"]["patches"])
+            reference = run_reference(args, song, patches_file, folder)
+
+    ours = rows["fp32"]
+    print(f"Machine: {machine()}")
+    print(f"Song: {ours['seconds']:.1f} s mp3 ({args.copies} x the shared clip), {args.model}, ")
+    print(f"warm figures are medians of {args.runs} runs after a warm-up.\n")
+    print("| stage (s) | " + " | ".join(f"ours {d}" for d in dtypes) + " |")
+    print("|---|" + "---|" * len(dtypes))
+    for key, name in (
+        ("decode_s", "decode"),
+        ("features_s", "features"),
+        ("network_s", "network"),
+        ("total_s", "**total, warm**"),
+    ):
+        print(f"| {name} | " + " | ".join(f"{rows[d][key]:.3f}" for d in dtypes) + " |")
+    for key, name in (
+        ("wall_s", "fresh process, wall"),
+        ("import_s", "  of which imports"),
+        ("load_s", "  of which weights"),
+        ("tag_s", "  of which first song"),
+        ("cpu_s", "fresh process, CPU time"),
+    ):
+        print(f"| {name} | " + " | ".join(f"{fresh[d][key]:.2f}" for d in dtypes) + " |")
+    rss = " | ".join(f"{fresh[d]['peak_rss_mb']:.0f}" for d in dtypes)
+    print(f"| fresh process, peak RSS (MB) | {rss} |")
+    print(f"\nTop-10 (ours, fp32): {', '.join(ours['top10'])}")
+    if "bf16" in rows:
+        print(f"Top-10 (ours, bf16): {agreement(ours['top10'], rows['bf16']['top10'])} with fp32")
+    if reference is None:
+        return
+
+    same = np.asarray(reference["taggram_same_patches"], dtype=np.float32)
+    stock, persistent = reference["stock_s"], reference["persistent_s"]
+    theirs_fresh = reference["once"]
+    print("\n| original (TensorFlow) | seconds | ours fp32 / theirs | speed-up |")
+    print("|---|---|---|---|")
+    for name, theirs, mine in (
+        ("stock extractor(), warm, per song", stock, ours["total_s"]),
+        ("one persistent TF session, per song", persistent, ours["total_s"]),
+        ("fresh process (imports + one song)", theirs_fresh["wall_s"], fresh["fp32"]["wall_s"]),
+    ):
+        print(f"| {name} | {theirs:.2f} | {mine / theirs:.2f} | {theirs / mine:.1f}x |")
+    print(
+        f"| fresh process peak RSS (MB) | {theirs_fresh['peak_rss_mb']:.0f} | "
+        f"{fresh['fp32']['peak_rss_mb'] / theirs_fresh['peak_rss_mb']:.2f} | |"
+    )
+    print(
+        f"\nSame patches through both networks: max |taggram difference| "
+        f"{np.abs(same - ours['taggram']).max():.2e}; top-10 "
+        f"{agreement(ours['top10'], reference['top10_same_patches'])}."
+    )
+    print(
+        f"Their end to end (librosa decode, float32 log): top-10 "
+        f"{agreement(ours['top10'], reference['top10_end_to_end'])} with ours."
+    )
+    print(
+        f"Their stock extractor() (float16 log): top-10 "
+        f"{agreement(ours['top10'], theirs_fresh['top10'])} with ours."
+    )
+
+
+if __name__ == "__main__":
+    cli = parse_args()
+    if cli.fresh:
+        fresh_process(*cli.fresh)
+    else:
+        main(cli)
