@@ -299,6 +299,23 @@ def test_manifest_with_bad_rows(tmp_path, library, taggers):
     assert "Schlager" in bad["tracks.csv line 5"]
     assert "image" in bad["tracks.csv line 6"]
 
+    # the category of line 2 is now left to the audio: only the genre tagger runs, on that track
+    lines[0][5] = ""
+    with manifest.open("w", newline="") as f:
+        csv.writer(f).writerows([header, *lines[:2]])
+    again = build_dataset(
+        out,
+        manifest=manifest,
+        resolution=RES,
+        validation_split=0.0,
+        tagger=taggers[0],
+        genre_tagger=taggers[1],
+        progress=False,
+    )
+    assert (again.tagged, again.cached) == (1, 1)
+    first = read_rows(out)["train"][0]
+    assert first["category_inferred"] is True and first["scores"] == rows[0]["scores"]
+
 
 def test_manifest_that_cannot_be_used(tmp_path, taggers):
     manifest = tmp_path / "m.csv"

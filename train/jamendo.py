@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 API_URL = "https://api.jamendo.com/v3.0"
 MAX_PAGE_SIZE = 200  # the API's own cap on ``limit``
 MANIFEST = "manifest.jsonl"
-USER_AGENT = "albumcover-dataset/0.1 (+https://github.com/; python urllib)"
+USER_AGENT = "albumcover-dataset/0.1 (python urllib)"
 IMAGE_SIZE = 600  # the largest album image the API serves; the builder resizes it
 
 
@@ -334,7 +334,7 @@ def parse_args(input_args: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--client_id", help="Jamendo API client id (default: $JAMENDO_CLIENT_ID)")
     parser.add_argument("--output_dir", type=Path, required=True, help="download folder")
-    parser.add_argument("--tags", help="only tracks with these tags, e.g. rock (AND of +-joined)")
+    parser.add_argument("--tags", help="only tracks with this Jamendo tag, e.g. rock")
     parser.add_argument("--limit", type=int, default=50, help="tracks to have in the folder")
     parser.add_argument("--order", default="popularity_total", help="API sort order")
     parser.add_argument("--api_url", default=API_URL, help="API base URL")
