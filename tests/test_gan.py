@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -32,11 +33,22 @@ from train.gan.sample import main as sample_main
 from train.gan.sample import parse_args as sample_args
 
 ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # see one_thread()
 TINY = [
     "--resolution", "64", "--train_batch_size", "4", "--g_features", "8", "--d_features", "8",
     "--latent_dim", "8", "--embed_dim", "8", "--seed", "3", "--num_sample_images", "4",
     "--logging_steps", "1",
 ]  # fmt: skip
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models on a shared 2-core box: intra-op threads only add sync overhead (a 1-step
+    tiny SD call takes ~0.6 s on one thread and up to 10 s on two under load)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -401,14 +413,14 @@ def test_command_lines_report_errors_cleanly(trained, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "train.gan.sample", "--checkpoint", str(trained["category"]),
          "--category", "polka", "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT, capture_output=True, text=True, timeout=120, env=ENV,
     )  # fmt: skip
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: unknown category 'polka'")
     result = subprocess.run(
         [sys.executable, "-m", "train.gan", "--condition", "none", "--train_data_dir",
          str(tmp_path / "nothing"), "--output_dir", str(tmp_path / "o")],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT, capture_output=True, text=True, timeout=120, env=ENV,
     )  # fmt: skip
     assert result.returncode == 1
     assert result.stderr.strip().endswith(
