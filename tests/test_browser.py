@@ -1,0 +1,82 @@
+"""The app in a real headless Chromium: upload a song, Analyze, edit the prompt, Generate."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from .app_server import AppServer
+from .tiny_models import IMAGE_SIZE, save_tiny_sd
+
+# Debian's package (make setup-dev installs it); never `playwright install`
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 120_000  # a busy 2-core VM: tagging a 30 s clip and painting can take a while
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (Debian package `chromium`)"
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("browser_app")
+    tiny_sd = save_tiny_sd(tmp / "tiny_sd")
+    env = dict(ALBUMCOVER_MODEL=str(tiny_sd), ALBUMCOVER_IMAGE_SIZE=str(IMAGE_SIZE))
+    with AppServer(tmp, **env) as server:
+        server.wait()
+        yield server
+
+
+@pytest.fixture(scope="module")
+def page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            page.set_default_timeout(TIMEOUT_MS)
+            yield page
+        finally:
+            browser.close()
+
+
+def test_upload_analyze_edit_generate(page, server, clip_path, tmp_path):
+    from playwright.sync_api import expect
+
+    page.goto(server.url)
+    page.locator("#song input[type=file]").set_input_files(str(clip_path))
+    page.locator("#title").get_by_role("textbox").fill("Night Drive")
+    page.locator("#artist").get_by_role("textbox").fill("Ana")
+    page.locator("#analyze").click()
+
+    prompt = page.locator("#prompt").get_by_role("textbox")
+    expect(prompt).to_have_value(re.compile("Night Drive"), timeout=TIMEOUT_MS)
+    expect(page.locator("#tags")).to_contain_text("guitar")
+    expect(page.locator("#category").get_by_role("textbox")).not_to_have_value("")
+    edited = prompt.input_value() + ", neon city at night"
+    prompt.fill(edited)
+
+    page.get_by_text("Advanced").click()  # the accordion: few steps keep the test fast
+    steps = page.locator("#steps input[type=number]")
+    steps.fill("3")
+    steps.press("Enter")
+    page.locator("#generate").click()
+    images = page.locator("#gallery img")
+    expect(images).to_have_count(2, timeout=TIMEOUT_MS)  # the default: two variations
+    expect(images.first).to_be_visible()
+    expect(page.locator("#gallery")).to_contain_text("seed ")
+    page.screenshot(path=str(tmp_path / "app.png"), full_page=True)
+    assert (tmp_path / "app.png").stat().st_size > 10_000
+    # what the browser sent is what was painted: the edited prompt, the steps set in Advanced
+    assert f"3 steps: {edited!r}" in server.log()
