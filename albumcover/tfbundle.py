@@ -256,31 +256,29 @@ def _snappy_decompress(data: bytes, where: str) -> bytes:
     # Snappy's raw format: a varint length, then literal and back-reference ("copy") elements.
     expected, pos = _read_varint(data, 0, where)
     out = bytearray()
+
+    def take(n: int) -> bytes:
+        nonlocal pos
+        if pos + n > len(data):
+            raise CheckpointError(f"{where}: truncated snappy block")
+        pos += n
+        return data[pos - n : pos]
+
     while pos < len(data):
-        tag = data[pos]
-        pos += 1
+        tag = take(1)[0]
         kind = tag & 3
         if kind == 0:  # literal
             length = tag >> 2
-            if length >= 60:
-                extra = length - 59
-                length = int.from_bytes(data[pos : pos + extra], "little")
-                pos += extra
-            length += 1
-            if pos + length > len(data):
-                raise CheckpointError(f"{where}: truncated snappy literal")
-            out += data[pos : pos + length]
-            pos += length
+            if length >= 60:  # 60..63: the length follows in 1..4 bytes
+                length = int.from_bytes(take(length - 59), "little")
+            out += take(length + 1)
             continue
         if kind == 1:
             length = 4 + ((tag >> 2) & 7)
-            offset = ((tag >> 5) << 8) | data[pos]
-            pos += 1
+            offset = ((tag >> 5) << 8) | take(1)[0]
         else:
-            size = 2 if kind == 2 else 4
             length = (tag >> 2) + 1
-            offset = int.from_bytes(data[pos : pos + size], "little")
-            pos += size
+            offset = int.from_bytes(take(2 if kind == 2 else 4), "little")
         if offset == 0 or offset > len(out):
             raise CheckpointError(f"{where}: bad snappy back-reference")
         for _ in range(length):  # byte by byte: a copy may overlap its own output

@@ -197,6 +197,9 @@ def test_snappy_literals_and_overlapping_copies():
         _snappy_decompress(varint(4) + bytes([0 << 2 | 1, 9]), "t")
     with pytest.raises(CheckpointError, match="decodes to"):
         _snappy_decompress(varint(9) + bytes([3 << 2]) + b"abcd", "t")
+    for truncated in (stream[:-1], stream[:7], varint(4) + bytes([61 << 2, 1])):
+        with pytest.raises(CheckpointError, match="truncated snappy block"):
+            _snappy_decompress(truncated, "t")
 
 
 # --- hand-built bundles --------------------------------------------------------------------------
