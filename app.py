@@ -34,21 +34,9 @@ from matplotlib.figure import Figure
 
 from albumcover.audio import SAMPLE_RATE, AudioError
 from albumcover.features import HOP_LENGTH, PATCH_FRAMES
-from albumcover.generator import (
-    MIN_SIZE,
-    Cover,
-    CoverGenerator,
-    GenerationSettings,
-    GeneratorError,
-)
+from albumcover.generator import MIN_SIZE, Cover, CoverGenerator, GenerationSettings, GeneratorError
 from albumcover.pipeline import describe_song, make_covers
-from albumcover.prompts import (
-    CATEGORIES,
-    DEFAULT_NEGATIVE_PROMPT,
-    DEFAULT_STYLE,
-    STYLES,
-    SongInfo,
-)
+from albumcover.prompts import CATEGORIES, DEFAULT_NEGATIVE_PROMPT, DEFAULT_STYLE, STYLES, SongInfo
 from albumcover.tagger import Tagger
 
 # Headless server: no GUI backend, ever. The taggram is drawn on an explicit Agg canvas (no
@@ -144,15 +132,9 @@ def draw_taggram(result, rows: int = TAGGRAM_ROWS) -> np.ndarray:
     fig = Figure(figsize=(8, 0.3 * rows + 1.2), dpi=100)
     canvas = FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    image = ax.imshow(
-        result.taggram[:, order].T,
-        aspect="auto",
-        cmap="magma",
-        vmin=0.0,
-        vmax=1.0,
-        interpolation="nearest",
-        extent=(0.0, n_patches * PATCH_SECONDS, rows - 0.5, -0.5),
-    )
+    extent = (0.0, n_patches * PATCH_SECONDS, len(order) - 0.5, -0.5)  # x in seconds
+    image = ax.imshow(result.taggram[:, order].T, cmap="magma", vmin=0, vmax=1, extent=extent)
+    ax.set_aspect("auto")
     ax.set_yticks(range(len(order)), [result.labels[i] for i in order])
     ax.set_xlabel("time (s)")
     fig.colorbar(image, ax=ax, pad=0.01, label="probability")
@@ -197,14 +179,8 @@ def build_demo(
 
     @gpu
     def paint(prompt: str, settings: GenerationSettings, progress):
-        log.info(
-            "painting %d cover(s), %dx%d, %d steps: %r",
-            settings.num_images,
-            settings.width,
-            settings.height,
-            settings.steps,
-            prompt,
-        )
+        n, w, h, steps = settings.num_images, settings.width, settings.height, settings.steps
+        log.info("painting %d cover(s), %dx%d, %d steps: %r", n, w, h, steps, prompt)
         try:
             covers = make_covers(
                 prompt,
@@ -318,6 +294,7 @@ def build_demo(
             gallery,
             api_name="generate",
         )
+        # a UI nicety, not an API endpoint
         randomize.change(
             lambda on: gr.update(interactive=not on),
             randomize,
@@ -347,6 +324,7 @@ def main(argv: list[str] | None = None) -> None:
     generator = load_generator(MODEL, LORA, SAFETY_CHECKER)
     demo = build_demo(tagger, genre_tagger, generator)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
+    # host/port None: gradio reads GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (set on Spaces)
     demo.launch(
         share=args.share,
         server_name=args.host,
