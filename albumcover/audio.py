@@ -29,6 +29,8 @@ import numpy as np
 
 SAMPLE_RATE = 16000
 DEFAULT_MAX_DURATION = 600.0  # seconds; longer songs are cut (with a warning), never loaded whole
+# File names taken as songs when walking a folder (album CLI, dataset builder).
+AUDIO_EXTENSIONS = (".mp3", ".wav", ".flac", ".ogg", ".opus", ".oga", ".m4a", ".mp4", ".aac")
 
 # A peak below one 16-bit step (~ -90 dBFS) is digital silence: there is nothing to tag.
 SILENCE_PEAK = 2.0**-15

@@ -139,6 +139,187 @@ def run_tag(args: argparse.Namespace) -> int:
     return status
 
 
+DEFAULT_IMAGE_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from e
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be non-negative, got {value}")
+    return value
+
+
+def add_cover_parser(subparsers) -> argparse.ArgumentParser:
+    from .prompts import CATEGORIES, DEFAULT_STYLE, STYLES
+
+    parser = subparsers.add_parser(
+        "cover",
+        help="paint album covers for a song, or for every track of an album folder",
+        description="Tag each song, write its prompt from the tags and the metadata, print it, "
+        "and paint covers with a Stable Diffusion checkpoint (PNG files in --out). A folder "
+        "is an album: one prompt per track, each track's title read from its tags or file name.",
+    )
+    parser.add_argument("audio", nargs="+", metavar="AUDIO_OR_FOLDER")
+    parser.add_argument("--title", default="", help="song title (single files only)")
+    parser.add_argument("--artist", default="")
+    parser.add_argument("--date", default="", help='release date, e.g. "2024" or "2024-05-01"')
+    parser.add_argument(
+        "--category",
+        default="",
+        help=f"genre category (default: inferred from the audio); one of: {', '.join(CATEGORIES)}",
+    )
+    parser.add_argument("--style", default=DEFAULT_STYLE, choices=sorted(STYLES))
+    parser.add_argument("--prompt", default=None, help="use this prompt instead of writing one")
+    parser.add_argument("--prompt-only", action="store_true", help="print prompts, paint nothing")
+    parser.add_argument("--n", type=_positive_int, default=4, help="covers per song (1-4)")
+    parser.add_argument("--out", default="covers", metavar="DIR", help="default: ./covers")
+    parser.add_argument("--model", default=DEFAULT_IMAGE_MODEL, help="Hub id or local folder")
+    parser.add_argument("--lora", default=None, help="optional LoRA weights (folder or Hub id)")
+    parser.add_argument("--steps", type=_positive_int, default=25)
+    parser.add_argument("--guidance", type=float, default=7.5)
+    parser.add_argument("--seed", type=_seed, default=None, help="default: random")
+    parser.add_argument("--size", type=_positive_int, default=512, help="pixels (square)")
+    parser.add_argument("--negative-prompt", default=None)
+    parser.add_argument(
+        "--no-safety-checker", action="store_true", help="remove the checkpoint's safety checker"
+    )
+    parser.add_argument("--tagger", default=DEFAULT_MODEL, choices=MODELS)
+    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if any)")
+    parser.set_defaults(func=run_cover)
+    return parser
+
+
+def _album_tracks(folder) -> list:
+    from .audio import AUDIO_EXTENSIONS
+
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
+    )
+
+
+def _track_title(path) -> str:
+    """The track's title tag, else its file name without a leading track number."""
+    import re
+
+    import mutagen
+
+    try:
+        tags = mutagen.File(path, easy=True)
+        title = (tags.get("title") or [""])[0] if tags is not None and tags.tags else ""
+    except (mutagen.MutagenError, OSError, ValueError):  # unreadable tags: use the file name
+        title = ""
+    return title.strip() or re.sub(r"^\d+\s*[-._ ]\s*", "", path.stem).strip()
+
+
+def _cover_songs(args: argparse.Namespace) -> list:
+    """(audio path, SongInfo) for every song named on the command line."""
+    from pathlib import Path
+
+    from .prompts import SongInfo
+
+    songs = []
+    for name in args.audio:
+        path = Path(name)
+        song = SongInfo(
+            title=args.title, artist=args.artist, date=args.date, category=args.category
+        )
+        if path.is_dir():
+            if args.title:
+                raise ValueError(
+                    f"--title names one song, but {path} is a folder: each track's title is read "
+                    "from its tags or file name"
+                )
+            tracks = _album_tracks(path)
+            if not tracks:
+                raise ValueError(f"{path}: no audio files in this folder")
+            songs += [
+                (t, SongInfo(_track_title(t), song.artist, song.date, song.category))
+                for t in tracks
+            ]
+        else:
+            songs.append((path, song))
+    return songs
+
+
+def run_cover(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .audio import AudioError
+    from .generator import CoverGenerator, GenerationSettings, GeneratorError
+    from .pipeline import describe_song, make_covers
+    from .prompts import DEFAULT_NEGATIVE_PROMPT
+    from .tagger import Tagger
+
+    settings = GenerationSettings(
+        steps=args.steps,
+        guidance_scale=args.guidance,
+        seed=args.seed,
+        num_images=args.n,
+        width=args.size,
+        height=args.size,
+        negative_prompt=DEFAULT_NEGATIVE_PROMPT
+        if args.negative_prompt is None
+        else args.negative_prompt,
+    )
+    try:
+        settings.validate()
+        songs = _cover_songs(args)
+        if args.prompt is not None and not args.prompt.strip():
+            raise ValueError("--prompt is empty")
+    except ValueError as e:
+        print(f"{PROG} cover: error: {e}", file=sys.stderr)
+        return 2
+    generator = None
+    try:
+        if not args.prompt_only:
+            generator = CoverGenerator.from_pretrained(
+                args.model,
+                lora=args.lora,
+                device=args.device,
+                safety_checker=not args.no_safety_checker,
+            )
+        tagger = Tagger.load(args.tagger, device=args.device)
+        genre_tagger = None if args.category else Tagger.load("MSD_musicnn", device=args.device)
+    except (GeneratorError, ValueError, RuntimeError) as e:
+        print(f"{PROG} cover: error: {e}", file=sys.stderr)
+        return 1
+    out = Path(args.out)
+    status = 0
+    for path, song in songs:
+        try:
+            description = describe_song(
+                path,
+                song,
+                tagger,
+                genre_tagger,
+                style=args.style,
+                count_tokens=generator.count_tokens if generator else None,
+            )
+        except (AudioError, ValueError) as e:
+            print(f"{PROG} cover: {e}", file=sys.stderr)
+            status = 1
+            continue
+        prompt = args.prompt if args.prompt is not None else description.prompt
+        print(f"{path}: {prompt}", flush=True)
+        if generator is None:
+            continue
+        try:
+            covers = make_covers(prompt, generator, settings)
+        except (GeneratorError, ValueError) as e:
+            print(f"{PROG} cover: {path}: {e}", file=sys.stderr)
+            status = 1
+            continue
+        out.mkdir(parents=True, exist_ok=True)
+        for cover in covers:
+            target = out / f"{path.stem}-{cover.seed}.png"
+            cover.image.save(target)
+            print(f"  wrote {target}", flush=True)
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Album cover art from a song: Musicnn tags -> Stable Diffusion."
@@ -146,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_tag_parser(subparsers)
+    add_cover_parser(subparsers)
     return parser
 
 

@@ -19,9 +19,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from albumcover.audio import AUDIO_EXTENSIONS
+
 logger = logging.getLogger(__name__)
 
-AUDIO_EXTENSIONS = (".mp3", ".flac", ".ogg", ".opus", ".m4a", ".mp4", ".wav")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp")
 # Folder images, best first: the names players and taggers (foobar2000, MusicBrainz Picard) write.
 FOLDER_COVER_NAMES = ("cover", "folder", "front")
