@@ -12,7 +12,7 @@ setup-dev:
 	@scripts/setup.sh --dev
 
 run: setup
-	$(PY) -m albumcover tag ../shared/audio/TRWJAZW128F42760DD_test.mp3 $(ARGS)
+	$(PY) app.py $(ARGS)
 
 test: setup-dev
 	.venv/bin/ruff check .
