@@ -1,0 +1,238 @@
+"""Read an imagefolder of (cover, prompt) pairs, or DreamBooth image folders, as training tensors.
+
+The layout is the one ``python -m train.build_dataset`` writes and
+``datasets.load_dataset("imagefolder")`` reads: ``metadata.jsonl`` rows with ``file_name`` (an
+image next to it) and ``text`` (its prompt). Every file is checked up front, so a broken dataset
+fails in seconds with the file and row named, not hours into training.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+class DatasetError(ValueError):
+    """A dataset file is missing or broken; the message names the file and row."""
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training image with its prompt; ``where`` names its row for error messages."""
+
+    image: Path
+    caption: str
+    where: str
+
+
+def check_image(path: Path, where: str) -> None:
+    """Raise DatasetError unless ``path`` is a readable image file."""
+    if not path.is_file():
+        raise DatasetError(f"{where}: image {path} does not exist")
+    try:
+        with Image.open(path) as image:
+            image.verify()  # reads the whole file and checks it, without decoding pixels
+    except (OSError, SyntaxError, ValueError) as e:  # PIL reports some broken files as SyntaxError
+        raise DatasetError(f"{where}: cannot read image {path}: {e}") from e
+
+
+def find_metadata(data_dir: str | Path) -> Path:
+    """The metadata.jsonl of an imagefolder: ``data_dir/metadata.jsonl`` or its ``train/`` one."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DatasetError(f"dataset folder {data_dir} does not exist")
+    for candidate in (data_dir / "metadata.jsonl", data_dir / "train" / "metadata.jsonl"):
+        if candidate.is_file():
+            return candidate
+    raise DatasetError(
+        f"no metadata.jsonl in {data_dir} or {data_dir / 'train'}: expected the imagefolder that "
+        "`python -m train.build_dataset` writes (metadata.jsonl rows with file_name and text)"
+    )
+
+
+def read_metadata(
+    data_dir: str | Path, image_column: str = "file_name", caption_column: str = "text"
+) -> list[Example]:
+    """Read and check every row of an imagefolder's metadata.jsonl (images resolved and verified).
+
+    Raises:
+        DatasetError: a missing file, bad JSON, a row without the image/caption field, an empty
+            caption, a missing or unreadable image; the message names the file and line.
+    """
+    metadata = find_metadata(data_dir)
+    examples = []
+    with metadata.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{metadata} line {number}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DatasetError(f"{where}: not valid JSON ({e.msg})") from e
+            if not isinstance(row, dict):
+                raise DatasetError(f"{where}: expected a JSON object, got {type(row).__name__}")
+            missing = [c for c in (image_column, caption_column) if c not in row]
+            if missing:
+                raise DatasetError(
+                    f"{where}: no {' or '.join(map(repr, missing))} field (the row has "
+                    f"{sorted(row)}); see --image_column/--caption_column"
+                )
+            name, caption = row[image_column], row[caption_column]
+            if not isinstance(name, str) or not name.strip():
+                raise DatasetError(f"{where}: {image_column!r} must be a file name, got {name!r}")
+            if not isinstance(caption, str) or not caption.strip():
+                raise DatasetError(
+                    f"{where}: {caption_column!r} must be a non-empty prompt, got {caption!r}"
+                )
+            path = metadata.parent / name
+            check_image(path, where)
+            examples.append(Example(path, caption.strip(), where))
+    if not examples:
+        raise DatasetError(f"{metadata} has no rows")
+    return examples
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly in ``folder``, sorted by name (hidden and temp files skipped)."""
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+    )
+
+
+def read_image_folder(folder: str | Path, prompt: str, flag: str, limit: int | None = None):
+    """Every image in ``folder`` (the first ``limit``) paired with ``prompt``, each verified."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"{flag} {folder} is not a folder")
+    paths = list_images(folder)[:limit]
+    if not paths:
+        raise DatasetError(f"{flag} {folder} has no images ({', '.join(IMAGE_SUFFIXES)})")
+    examples = [Example(path, prompt, f"{flag} image {path.name}") for path in paths]
+    for example in examples:
+        check_image(example.image, example.where)
+    return examples
+
+
+def prepare_image(
+    image: Image.Image, resolution: int, rng: random.Random, center_crop: bool, flip: bool
+) -> torch.Tensor:
+    """Resize the short side to ``resolution``, crop a square, maybe flip.
+
+    Returns a (3, resolution, resolution) float32 tensor in [-1, 1].
+    """
+    width, height = image.size
+    scale = resolution / min(width, height)
+    size = (max(resolution, round(width * scale)), max(resolution, round(height * scale)))
+    if size != image.size:
+        image = image.resize(size, Image.Resampling.BILINEAR)
+    width, height = image.size
+    if center_crop:
+        left, top = (width - resolution) // 2, (height - resolution) // 2
+    else:
+        left, top = rng.randint(0, width - resolution), rng.randint(0, height - resolution)
+    image = image.crop((left, top, left + resolution, top + resolution))
+    if flip and rng.random() < 0.5:
+        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    pixels = np.asarray(image, dtype=np.float32) / 127.5 - 1.0
+    return torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
+
+
+class CoverDataset(torch.utils.data.Dataset):
+    """Training pairs as tensors: ``pixel_values`` (3, R, R) in [-1, 1] and ``input_ids`` (77,).
+
+    With ``class_examples`` (DreamBooth prior preservation) each item also carries a class pair.
+    Augmentation (random crop, flip) is a pure function of (seed, epoch, index), so a resumed run
+    sees exactly the images an uninterrupted one would, without touching the global RNG.
+    """
+
+    def __init__(
+        self,
+        examples,
+        tokenizer,
+        resolution,
+        *,
+        center_crop=False,
+        random_flip=False,
+        seed=0,
+        class_examples=None,
+    ):
+        self.examples = list(examples)
+        self.class_examples = list(class_examples or [])
+        self.tokenizer = tokenizer
+        self.resolution = resolution
+        self.center_crop = center_crop
+        self.random_flip = random_flip
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return max(len(self.examples), len(self.class_examples))
+
+    def _pair(self, example: Example, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
+        try:
+            with Image.open(example.image) as image:
+                image = ImageOps.exif_transpose(image).convert("RGB")
+        except OSError as e:
+            raise DatasetError(f"{example.where}: cannot read image {example.image}: {e}") from e
+        pixels = prepare_image(image, self.resolution, rng, self.center_crop, self.random_flip)
+        ids = self.tokenizer(
+            example.caption,
+            padding="max_length",
+            truncation=True,
+            max_length=self.tokenizer.model_max_length,
+            return_tensors="pt",
+        ).input_ids[0]
+        return pixels, ids
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        rng = random.Random(f"{self.seed}:{self.epoch}:{index}")
+        item = {}
+        item["pixel_values"], item["input_ids"] = self._pair(
+            self.examples[index % len(self.examples)], rng
+        )
+        if self.class_examples:
+            item["class_pixel_values"], item["class_input_ids"] = self._pair(
+                self.class_examples[index % len(self.class_examples)], rng
+            )
+        return item
+
+
+def collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Stack a batch; class pairs (prior preservation) go after the instance pairs."""
+    pixels = [item["pixel_values"] for item in items]
+    ids = [item["input_ids"] for item in items]
+    if "class_pixel_values" in items[0]:
+        pixels += [item["class_pixel_values"] for item in items]
+        ids += [item["class_input_ids"] for item in items]
+    return {"pixel_values": torch.stack(pixels), "input_ids": torch.stack(ids)}
+
+
+class EpochShuffle(torch.utils.data.Sampler):
+    """A fresh permutation every epoch, a pure function of (seed, epoch) (resumable)."""
+
+    def __init__(self, size: int, seed: int):
+        self.size, self.seed, self.epoch = size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed((self.seed << 20) + self.epoch)
+        yield from torch.randperm(self.size, generator=generator).tolist()
