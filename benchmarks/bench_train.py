@@ -1,0 +1,250 @@
+"""Stable Diffusion fine-tuning speed and memory: optimizer steps per second and peak memory.
+
+    .venv/bin/python benchmarks/bench_train.py                 # tiny random SD, CPU, 64 px
+    .venv/bin/python benchmarks/bench_train.py --full          # SD 1.5-sized, 512 px, GPU
+    .venv/bin/python benchmarks/bench_train.py --full --gradient_checkpointing --modes lora
+
+Times ``train.train_dreambooth.Trainer.train_step`` (the script's own step: VAE encode, text
+encoder, UNet forward/backward, clipping, AdamW) on the objects the script prepares, after
+``--warmup`` untimed steps. Each mode runs in a fresh subprocess so its peak memory is its own:
+CUDA ``max_memory_allocated`` (tensors only, no CUDA context), or on CPU the process peak RSS
+(which includes the Python/torch runtime and model loading).
+
+``--full`` builds the SD 1.5 architecture with random weights (UNet 320/640/1280/1280 with 768-d
+cross-attention, CLIP ViT-L/14 text encoder, VAE 128/256/512/512; ~1.07 B parameters), saved to
+a temp folder; nothing is downloaded. It needs ~4.5 GB of temp disk. Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def save_sd15_shaped(path: Path) -> Path:
+    """A random-weight pipeline with SD 1.5's architecture in ``path`` (the tiny test pipeline's
+    folder layout, tokenizer and scheduler; UNet, VAE and text encoder replaced by full-size)."""
+    import torch
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    from tests.tiny_models import save_tiny_sd
+
+    save_tiny_sd(path)
+    tokenizer = CLIPTokenizer.from_pretrained(path / "tokenizer")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        UNet2DConditionModel(cross_attention_dim=768, sample_size=64).save_pretrained(path / "unet")
+        AutoencoderKL(
+            block_out_channels=(128, 256, 512, 512),
+            down_block_types=("DownEncoderBlock2D",) * 4,
+            up_block_types=("UpDecoderBlock2D",) * 4,
+            layers_per_block=2,
+            latent_channels=4,
+            sample_size=512,
+        ).save_pretrained(path / "vae")
+        config = CLIPTextConfig(
+            vocab_size=49408,
+            hidden_size=768,
+            intermediate_size=3072,
+            num_attention_heads=12,
+            num_hidden_layers=12,
+            max_position_embeddings=77,
+            hidden_act="quick_gelu",
+            projection_dim=768,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        CLIPTextModel(config).save_pretrained(path / "text_encoder")
+    return path
+
+
+def write_images(folder: Path, n: int, size: int) -> Path:
+    """An imagefolder of ``n`` random ``size`` px covers with prompts."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    with open(folder / "metadata.jsonl", "w") as f:
+        for i in range(n):
+            pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / f"{i}.png")
+            text = f"cover album of rock song, titled Song {i}, with the following music tags rock"
+            f.write(json.dumps({"file_name": f"{i}.png", "text": text}) + "\n")
+    return folder
+
+
+def measure(mode: str, model: Path, data: Path, opts: argparse.Namespace) -> dict:
+    """Time ``opts.steps`` training steps of ``mode`` (full or lora) in this process."""
+    import resource
+
+    import torch
+    from accelerate import Accelerator
+
+    from train.imagefolder import read_metadata
+    from train.train_dreambooth import Trainer, parse_args
+
+    argv = [
+        "--pretrained_model_name_or_path",
+        str(model),
+        "--train_data_dir",
+        str(data),
+        "--output_dir",
+        str(data.parent / "out"),
+        "--resolution",
+        str(opts.resolution),
+        "--train_batch_size",
+        str(opts.batch),
+        "--seed",
+        "0",
+    ]
+    argv += ["--max_train_steps", str(opts.warmup + opts.steps)]
+    if mode == "lora":
+        argv += ["--use_lora", "--rank", str(opts.rank)]
+    if opts.gradient_checkpointing:
+        argv.append("--gradient_checkpointing")
+    if opts.mixed_precision:
+        argv += ["--mixed_precision", opts.mixed_precision]
+    args = parse_args(argv)
+    accelerator = Accelerator(mixed_precision=args.mixed_precision)
+    args.mixed_precision = accelerator.mixed_precision
+    trainer = Trainer(args, accelerator, read_metadata(data), None, settings={})
+    trainable = sum(p.numel() for p in trainer.params)
+    cuda = accelerator.device.type == "cuda"
+
+    def batches():
+        while True:
+            yield from trainer.dataloader
+
+    stream = batches()
+    for _ in range(opts.warmup):
+        with accelerator.accumulate(trainer.unet):
+            trainer.train_step(next(stream))
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    start, cpu_start = time.perf_counter(), time.process_time()
+    for _ in range(opts.steps):
+        with accelerator.accumulate(trainer.unet):
+            loss = trainer.train_step(next(stream))
+    loss.item()  # waits for the device
+    if cuda:
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    cpu_seconds = time.process_time() - cpu_start  # all threads; unlike wall, not load-bound
+    if cuda:
+        peak, kind = torch.cuda.max_memory_allocated(), "CUDA allocated"
+    else:
+        peak, kind = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "RSS"
+    return {
+        "mode": mode,
+        "device": str(accelerator.device),
+        "precision": accelerator.mixed_precision,
+        "threads": torch.get_num_threads(),
+        "trainable": trainable,
+        "steps_per_s": opts.steps / seconds,
+        "cpu_s_per_step": cpu_seconds / opts.steps,
+        "peak_bytes": peak,
+        "peak_kind": kind,
+    }
+
+
+def describe_machine(threads: int) -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        return f"{props.name} ({props.total_memory / 2**30:.0f} GiB), torch {torch.__version__}"
+    load = os.getloadavg()[0]  # other jobs on a shared VM slow every step down
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores "
+        f"(torch threads {threads}, load average {load:.1f}), "
+        f"torch {torch.__version__}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--full", action="store_true", help="SD 1.5-sized model at 512 px")
+    parser.add_argument("--modes", nargs="+", default=["full", "lora"], choices=["full", "lora"])
+    parser.add_argument("--resolution", type=int, help="default 64 (tiny) or 512 (--full)")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--steps", type=int, help="timed steps (default 10 tiny, 20 --full)")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--rank", type=int, default=4, help="LoRA rank")
+    parser.add_argument(
+        "--mixed_precision", choices=["no", "fp16", "bf16"], help="default: fp16 on CUDA, no on CPU"
+    )
+    parser.add_argument("--gradient_checkpointing", action="store_true")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: MODE,MODEL,DATA
+    opts = parser.parse_args()
+    opts.resolution = opts.resolution or (512 if opts.full else 64)
+    opts.steps = opts.steps or (20 if opts.full else 10)
+
+    if opts.worker:
+        if opts.threads:
+            import torch
+
+            torch.set_num_threads(opts.threads)
+        mode, model, data = opts.worker.split(",")
+        print(json.dumps(measure(mode, Path(model), Path(data), opts)))
+        return
+
+    import torch
+
+    if opts.mixed_precision is None:
+        opts.mixed_precision = "fp16" if torch.cuda.is_available() else "no"
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        if opts.full:
+            print("building the SD 1.5-sized random pipeline ...", file=sys.stderr)
+            model = save_sd15_shaped(tmp / "model")
+        else:
+            from tests.tiny_models import save_tiny_sd
+
+            model = save_tiny_sd(tmp / "model")
+        data = write_images(tmp / "data", 8, opts.resolution)
+        rows = []
+        for mode in opts.modes:
+            cmd = [sys.executable, __file__, "--worker", f"{mode},{model},{data}", *sys.argv[1:]]
+            cmd += ["--mixed_precision", opts.mixed_precision]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode:
+                sys.exit(f"{mode} run failed:\n{proc.stderr[-3000:]}")
+            rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+    size = "SD 1.5-sized (random)" if opts.full else "tiny random SD"
+    machine = describe_machine(rows[0]["threads"])
+    print(
+        f"\n{size}, {opts.resolution}x{opts.resolution}, batch {opts.batch}, "
+        f"{opts.steps} timed steps after {opts.warmup} warm-up; {machine}\n"
+    )
+    print(
+        "| mode | device | precision | grad. ckpt | trainable params | steps/s | s/step "
+        "| CPU s/step | peak memory |"
+    )
+    print("|---|---|---|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(
+            f"| {r['mode']} | {r['device']} | {r['precision']} | "
+            f"{'yes' if opts.gradient_checkpointing else 'no'} | {r['trainable'] / 1e6:.2f} M | "
+            f"{r['steps_per_s']:.2f} | {1 / r['steps_per_s']:.2f} | {r['cpu_s_per_step']:.2f} | "
+            f"{r['peak_bytes'] / 2**30:.2f} GiB ({r['peak_kind']}) |"
+        )
+
+
+if __name__ == "__main__":
+    main()
