@@ -14,7 +14,7 @@ import logging
 import math
 import sys
 
-from .tagger import DEFAULT_MODEL, MODELS
+from .tagger import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, MODELS
 
 PROG = "albumcover"
 
@@ -78,7 +78,10 @@ def add_tag_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if any)")
     parser.add_argument(
-        "--batch-size", type=_positive_int, default=16, help="patches per forward pass"
+        "--batch-size",
+        type=_positive_int,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"patches per forward pass (default {DEFAULT_BATCH_SIZE})",
     )
     parser.add_argument(
         "--weights-dir",
