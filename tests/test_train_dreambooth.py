@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -238,6 +239,33 @@ def test_resume_continues_exactly_where_an_uninterrupted_run_would_be(base, data
         main(parse_args(["--pretrained_model_name_or_path", str(base), "--train_data_dir",
                          str(dataset), "--output_dir", str(resumed), "--use_lora", "--seed", "8",
                          "--resume_from_checkpoint", "latest"]))  # fmt: skip
+
+
+def test_a_killed_run_resumes_from_its_last_complete_checkpoint(base, dataset, tmp_path):
+    out = tmp_path / "killed"
+    argv = ["--pretrained_model_name_or_path", str(base), "--train_data_dir", str(dataset),
+            "--output_dir", str(out), "--resolution", "32", "--use_lora", "--seed", "7",
+            "--max_train_steps", "1000", "--checkpointing_steps", "1"]  # fmt: skip
+    command = [sys.executable, "-m", "train.train_dreambooth", *argv]
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, **quiet)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list_checkpoints(out)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        proc.kill()  # SIGKILL: no cleanup, possibly in the middle of a save
+        proc.wait()
+    assert len(list_checkpoints(out)) >= 2, "the run never checkpointed"
+    last = list_checkpoints(out)[-1][0]
+
+    result = main(args_for(base, out, "--use_lora", "--max_train_steps", str(last + 1),
+                           "--checkpointing_steps", "1", "--resume_from_checkpoint", "latest",
+                           data=dataset))  # fmt: skip
+    assert (result.resumed_step, result.global_step) == (last, last + 1)
+    assert not list(out.glob(".tmp-*")), "a half-written checkpoint was left behind"
+    assert (out / "pytorch_lora_weights.safetensors").is_file()
 
 
 def test_latest_is_the_highest_complete_checkpoint(tmp_path):
