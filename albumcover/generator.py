@@ -152,23 +152,30 @@ class CoverGenerator:
             GeneratorError: the model or LoRA cannot be loaded (missing folder, unknown id, no
                 network, out of memory); the message says how to point at a local folder.
         """
-        import torch
-        from diffusers import AutoPipelineForText2Image, DPMSolverMultistepScheduler
-
-        device = device or pick_device()
-        if dtype is None:
-            dtype = torch.float16 if torch.device(device).type == "cuda" else torch.float32
-        name = os.fspath(model)
         hint = (
             "set ALBUMCOVER_MODEL=/path/to/diffusers-folder (a folder with model_index.json, "
             "e.g. written by save_pretrained) or a Hub id reachable from this machine"
         )
+        if not isinstance(model, str | os.PathLike) or not os.fspath(model).strip():
+            raise GeneratorError(f"no model given ({model!r}); {hint}")
+        name = os.fspath(model)
         if _looks_like_path(model):
             folder = Path(name).expanduser()
             if not (folder / "model_index.json").is_file():
                 what = "has no model_index.json" if folder.is_dir() else "does not exist"
                 raise GeneratorError(f"model folder {folder} {what}; {hint}")
             name = str(folder)
+
+        import torch
+        from diffusers import AutoPipelineForText2Image, DPMSolverMultistepScheduler
+
+        device = device or pick_device()
+        try:
+            kind = torch.device(device).type
+        except (RuntimeError, TypeError) as e:
+            raise GeneratorError(f"unknown device {device!r} for model {name!r}: {e}") from e
+        if dtype is None:
+            dtype = torch.float16 if kind == "cuda" else torch.float32
         kwargs: dict[str, Any] = dict(dtype=dtype, local_files_only=local_files_only)
         if not safety_checker:
             kwargs.update(safety_checker=None, requires_safety_checker=False)

@@ -138,6 +138,17 @@ def test_missing_model_folder(tmp_path):
         CoverGenerator.from_pretrained(tmp_path)  # a folder, but not a pipeline
 
 
+@pytest.mark.parametrize("model", ["", "   ", None])
+def test_no_model_given(model):
+    with pytest.raises(GeneratorError, match="ALBUMCOVER_MODEL"):
+        CoverGenerator.from_pretrained(model)
+
+
+def test_unknown_device(folders):
+    with pytest.raises(GeneratorError, match="'banana'"):
+        CoverGenerator.from_pretrained(folders["plain"], device="banana")
+
+
 def test_broken_model_folder(folders, tmp_path):
     import shutil
 

@@ -69,7 +69,8 @@ def _write_tokenizer_files(folder: Path) -> None:
     (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
 
 
-def _tiny_tokenizer():
+def tiny_tokenizer():
+    """The tiny CLIP tokenizer (77 tokens; bytes plus ``WHOLE_WORDS``), written and loaded back."""
     from transformers import CLIPTokenizer
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -81,7 +82,7 @@ def _tiny_components(safety_checker: bool) -> dict:
     from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    tokenizer = _tiny_tokenizer()
+    tokenizer = tiny_tokenizer()
     torch.manual_seed(SEED)
     unet = UNet2DConditionModel(
         block_out_channels=(32, 64),

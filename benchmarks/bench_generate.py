@@ -1,0 +1,356 @@
+"""Cover generation speed: time to first cover, per-cover time for 1 and 4 variations split into
+text encoding / denoising / VAE decode, and CoverGenerator.generate's overhead over a bare
+``pipe(...)`` call with identical arguments.
+
+    .venv/bin/python benchmarks/bench_generate.py            # tiny random SD, CPU, 64x64
+    .venv/bin/python benchmarks/bench_generate.py --full     # SD 1.5 architecture, GPU, 512x512
+
+``--full`` builds the full Stable Diffusion 1.5 architecture (UNet 320/640/1280/1280 with 768-d
+cross-attention, the 12-layer CLIP ViT-L text encoder, VAE 128/256/512/512, and the ViT-L/14
+safety checker) with random weights: nothing is downloaded, and the compute is the real model's
+(the text is always padded to 77 tokens, so the stand-in tokenizer changes nothing). Random
+weights paint noise, which is all a timing needs. Each figure is the median of ``--runs`` runs
+after one warm-up; the time to first cover runs once in a fresh Python process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PROMPT = (
+    "cover album of rock song, titled Bohemian Rhapsody, released in 1975, by Queen, "
+    "with the following music tags rock, piano, male vocals"
+)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--full", action="store_true", help="the SD 1.5 architecture (for a GPU)")
+    p.add_argument("--device", default=None, help="default: cuda, else mps, else cpu")
+    p.add_argument("--dtype", choices=("float16", "bfloat16", "float32"), default=None)
+    p.add_argument("--steps", type=int, default=None, help="default: 25 with --full, else 10")
+    p.add_argument("--size", type=int, default=None, help="default: 512 with --full, else 64")
+    p.add_argument("--runs", type=int, default=5, help="timed runs per figure (median)")
+    p.add_argument("--no-safety-checker", action="store_true")
+    p.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (1 on a shared machine)"
+    )
+    args = p.parse_args(argv)
+    args.steps = args.steps or (25 if args.full else 10)
+    args.size = args.size or (512 if args.full else 64)
+    if args.runs < 1 or args.steps < 1 or args.size < 64 or args.size % 8:
+        p.error("--runs and --steps must be >= 1, --size a multiple of 8 >= 64")
+    return args
+
+
+def build_full_sd(path: Path, dtype, safety_checker: bool) -> Path:
+    """Write the SD 1.5 architecture with random weights (configs of stable-diffusion-v1-5)."""
+    import torch
+    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline
+    from diffusers import UNet2DConditionModel as UNet
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from tests.tiny_models import tiny_tokenizer
+
+    torch.manual_seed(0)
+    unet = UNet(
+        sample_size=64,
+        block_out_channels=(320, 640, 1280, 1280),
+        layers_per_block=2,
+        cross_attention_dim=768,
+        attention_head_dim=8,
+        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+    )
+    vae = AutoencoderKL(
+        sample_size=512,
+        block_out_channels=(128, 256, 512, 512),
+        layers_per_block=2,
+        latent_channels=4,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+    )
+    tokenizer = tiny_tokenizer()
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=49408,
+            hidden_size=768,
+            intermediate_size=3072,
+            num_attention_heads=12,
+            num_hidden_layers=12,
+            max_position_embeddings=77,
+            hidden_act="quick_gelu",
+            projection_dim=768,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    scheduler = PNDMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        skip_prk_steps=True,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
+    checker = extractor = None
+    if safety_checker:
+        from diffusers.pipelines.stable_diffusion.safety_checker import (
+            StableDiffusionSafetyChecker,
+        )
+        from transformers import CLIPConfig, CLIPImageProcessor
+
+        checker = StableDiffusionSafetyChecker(
+            CLIPConfig(
+                vision_config=dict(
+                    hidden_size=1024,
+                    intermediate_size=4096,
+                    num_attention_heads=16,
+                    num_hidden_layers=24,
+                    patch_size=14,
+                    image_size=224,
+                ),
+                projection_dim=768,
+            )
+        )
+        extractor = CLIPImageProcessor(crop_size=224, size=224)
+    pipe = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=checker,
+        feature_extractor=extractor,
+        requires_safety_checker=safety_checker,
+    )
+    if dtype != torch.float32:  # halves the bytes written and read back
+        pipe.to(dtype=dtype)
+    pipe.save_pretrained(path)
+    return path
+
+
+_FIRST_COVER = """
+import json, sys, time
+t0 = time.perf_counter()
+import torch
+import diffusers, transformers
+diffusers.utils.logging.set_verbosity_error()
+transformers.utils.logging.set_verbosity_error()
+from diffusers import AutoPipelineForText2Image  # the heavy part of the imports
+from albumcover.generator import CoverGenerator, GenerationSettings
+if int(sys.argv[7]):
+    torch.set_num_threads(int(sys.argv[7]))
+t1 = time.perf_counter()
+dtype = getattr(torch, sys.argv[3])
+gen = CoverGenerator.from_pretrained(sys.argv[1], device=sys.argv[2], dtype=dtype)
+t2 = time.perf_counter()
+size, steps = int(sys.argv[4]), int(sys.argv[5])
+gen.generate(sys.argv[6], GenerationSettings(steps=steps, width=size, height=size, seed=0))
+t3 = time.perf_counter()
+print(json.dumps({"import": t1 - t0, "load": t2 - t1, "cover": t3 - t2}))
+"""
+
+
+def time_first_cover(folder: Path, device: str, dtype: str, args) -> dict:
+    """Fresh process: import + load + one cover, in seconds."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    settings = (args.size, args.steps, PROMPT, args.threads or 0)
+    argv = [str(folder), device, dtype, *map(str, settings)]
+    out = subprocess.run(
+        [sys.executable, "-c", _FIRST_COVER, *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if out.returncode:
+        raise RuntimeError(f"first-cover run failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_timed(fn, sync) -> tuple[float, float]:
+    """(wall, CPU) seconds of one call; CPU time is this process's, all threads."""
+    sync()
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    sync()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def median_times(samples: list[tuple[float, float]]) -> tuple[float, float]:
+    return tuple(statistics.median(column) for column in zip(*samples, strict=True))
+
+
+def measure(gen, n: int, args, sync) -> dict:
+    """(wall, CPU) seconds per call for n variations: each stage, a bare pipe(...) call and
+    CoverGenerator.generate."""
+    import torch
+
+    from albumcover.generator import GenerationSettings
+
+    pipe = gen.pipeline
+    settings = GenerationSettings(
+        steps=args.steps, width=args.size, height=args.size, seed=0, num_images=n
+    )
+    negative = settings.negative_prompt
+    common = dict(
+        num_inference_steps=settings.steps,
+        guidance_scale=settings.guidance_scale,
+        width=settings.width,
+        height=settings.height,
+    )
+
+    def generators():
+        return [torch.Generator("cpu").manual_seed(s) for s in range(n)]
+
+    state = {}
+
+    def encode():
+        with torch.no_grad():
+            state["embeds"] = pipe.encode_prompt(PROMPT, pipe.device, n, True, negative)
+
+    def denoise():
+        positive, neg = state["embeds"]
+        state["latents"] = pipe(
+            prompt_embeds=positive,
+            negative_prompt_embeds=neg,
+            generator=generators(),
+            output_type="latent",
+            **common,
+        ).images
+
+    def decode():
+        with torch.no_grad():
+            latents = state["latents"] / pipe.vae.config.scaling_factor
+            state["image"] = pipe.vae.decode(latents, return_dict=False)[0]
+
+    def finish():  # what the pipeline does after decoding: safety checker, then PIL images
+        with torch.no_grad():
+            image, _ = pipe.run_safety_checker(state["image"], pipe.device, state["image"].dtype)
+            pipe.image_processor.postprocess(image, output_type="pil")
+
+    def bare():
+        pipe(
+            prompt=PROMPT,
+            negative_prompt=negative,
+            num_images_per_prompt=n,
+            generator=generators(),
+            **common,
+        )
+
+    def wrapped():
+        gen.generate(PROMPT, settings)
+
+    wrapped()  # warm-up: kernels, allocator, scheduler tables
+    stages = (("text", encode), ("denoise", denoise), ("vae", decode), ("finish", finish))
+    result = {
+        name: median_times([run_timed(fn, sync) for _ in range(args.runs)]) for name, fn in stages
+    }
+    # interleave bare and wrapped calls, swapping which goes first, so that drifting load and
+    # cache effects hit both alike
+    samples = {"bare": [], "generate": []}
+    for i in range(args.runs + args.runs % 2):  # an even count: each goes first equally often
+        pair = [("bare", bare), ("generate", wrapped)]
+        for name, fn in pair if i % 2 else pair[::-1]:
+            samples[name].append(run_timed(fn, sync))
+    result.update({name: median_times(times) for name, times in samples.items()})
+    return result
+
+
+def describe_device(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(device)
+    cpu = platform.processor() or platform.machine()
+    return f"{device} ({cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
+
+
+def main(args) -> None:
+    import diffusers
+    import torch
+    import transformers
+
+    from albumcover.generator import CoverGenerator, pick_device
+
+    # the stand-in tokenizer splits words into bytes, so the prompt overflows 77 tokens and both
+    # libraries say so on every call; the padded length, hence the compute, is the same
+    diffusers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.set_verbosity_error()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = args.device or pick_device()
+    dtype_name = args.dtype or ("float16" if device.startswith("cuda") else "float32")
+    dtype = getattr(torch, dtype_name)
+
+    def sync():
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "sd"
+        start = time.perf_counter()
+        if args.full:
+            build_full_sd(folder, dtype, safety_checker=not args.no_safety_checker)
+        else:
+            from tests.tiny_models import save_tiny_sd
+
+            save_tiny_sd(folder, safety_checker=not args.no_safety_checker)
+        built = time.perf_counter() - start
+        print(f"built the {'SD 1.5' if args.full else 'tiny'} model in {built:.1f} s", flush=True)
+        first = time_first_cover(folder, device, dtype_name, args)
+        gen = CoverGenerator.from_pretrained(folder, device=device, dtype=dtype)
+        rows = {n: measure(gen, n, args, sync) for n in (1, 4)}
+
+    model = "SD 1.5 architecture, random weights" if args.full else "tiny random SD"
+    checker = "no safety checker" if args.no_safety_checker else "with safety checker"
+    print(
+        f"\n{model}, {checker}; {describe_device(device)}, {dtype_name}; "
+        f"{args.size}x{args.size}, {args.steps} steps DPM-Solver++, guidance 7.5; "
+        f"median of {args.runs}; torch {torch.__version__}, diffusers {diffusers.__version__}\n"
+    )
+    print(
+        f"Time to first cover (fresh process): {sum(first.values()):.2f} s = import "
+        f"{first['import']:.2f} + load {first['load']:.2f} + first cover {first['cover']:.2f}\n"
+    )
+    # on a CPU shared with other jobs wall time swings with their load; CPU time much less
+    columns = [(n, k) for k in ((0, 1) if device == "cpu" else (0,)) for n in (1, 4)]
+    heads = [f"{n} variation{'s' * (n > 1)}{' CPU s' if k else ''}" for n, k in columns]
+    print("| seconds | " + " | ".join(heads) + " |")
+    print("| --- |" + " ---: |" * len(columns))
+
+    def row(label, fn):
+        print(f"| {label} | " + " | ".join(fn(rows[n], n, k) for n, k in columns) + " |")
+
+    for label, key in (
+        ("text encoding", "text"),
+        ("denoising", "denoise"),
+        ("VAE decode", "vae"),
+        ("safety checker + PIL", "finish"),
+        ("bare `pipe(...)` call", "bare"),
+        ("`CoverGenerator.generate`", "generate"),
+    ):
+        row(label, lambda r, n, k, key=key: f"{r[key][k]:.3f}")
+    row("per cover", lambda r, n, k: f"{r['generate'][k] / n:.3f}")
+    row(
+        "generate overhead",
+        lambda r, n, k: f"{100 * (r['generate'][k] / r['bare'][k] - 1):+.1f} %",
+    )
+
+
+if __name__ == "__main__":
+    main(parse_args())
