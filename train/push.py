@@ -85,7 +85,9 @@ def push_folder(
 
 
 def parse_args(input_args: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m train.push", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("folder", type=Path, help="the training --output_dir")
     parser.add_argument("--hub_model_id", required=True, help="user/name of the model repo")
     parser.add_argument("--hub_private_repo", action="store_true", help="create it private")

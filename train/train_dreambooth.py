@@ -132,7 +132,7 @@ def parse_args(input_args: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--snr_gamma", type=float, help="Min-SNR loss weighting (5.0 recommended)")
     g.add_argument("--noise_offset", type=float, default=0.0, help="~0.1: darker/brighter covers")
     g.add_argument("--use_ema", action="store_true", help="save an EMA of the UNet (full only)")
-    g.add_argument("--train_text_encoder", action="store_true", help="full, or LoRA with LoRA")
+    g.add_argument("--train_text_encoder", action="store_true", help="(as a LoRA with --use_lora)")
     g.add_argument("--use_lora", action="store_true", help="train LoRA adapters, not the UNet")
     g.add_argument("--rank", type=int, help="LoRA rank (default 4)")
 
