@@ -1,8 +1,19 @@
-"""Shared fixtures: paths to the read-only test data in ../shared/."""
+"""Shared fixtures: paths to the read-only test data in ../shared/, and a hermetic cache."""
 
+import atexit
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# Converted Musicnn weights (and any Hugging Face cache) go to a folder of this test run, not the
+# user's ~/.cache: every run starts cold and leaves nothing behind. Set at import, before any
+# test module loads a model, so servers started as subprocesses inherit it too.
+_CACHE = tempfile.mkdtemp(prefix="albumcover-test-cache-")
+os.environ["XDG_CACHE_HOME"] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_AUDIO = ROOT.parent / "shared" / "audio"
