@@ -400,7 +400,8 @@ def build_prompt(
     4. the remaining tags, weakest first;
     5. the title, then the artist, then the category, cut further and finally dropped.
 
-    The category, the top tags and the artist survive longest.
+    The category and the artist survive longest; the top two tags outlast the date and the tail
+    of a long title or artist name.
 
     Raises:
         ValueError: unknown style, ``tags`` given as one string, a bad ``max_tokens``, or a
