@@ -384,7 +384,8 @@ def build_prompt(
     """Write the prompt for a song in a style, within the text encoder's token budget.
 
     Args:
-        song: title, artist, date, category; empty fields drop out with their clause.
+        song: title, artist, date, category; empty fields drop out with their clause. A date
+            that contains a year (1500-2199) is written as that year alone.
         tags: tag names, best first (e.g. from :func:`select_tags`).
         style: a key of :data:`STYLES` or a :class:`PromptStyle`.
         count_tokens: tokens a text takes *including* the start and end tokens (e.g.
@@ -395,7 +396,7 @@ def build_prompt(
     Over budget, the least telling parts go first, until the prompt fits:
 
     1. the weakest tags, from the end, down to the top two;
-    2. the release date, first cut to its year, then dropped;
+    2. the release date;
     3. a long title, then a long artist name, cut (with "…") down to 24 characters;
     4. the remaining tags, weakest first;
     5. the title, then the artist, then the category, cut further and finally dropped.
@@ -423,6 +424,11 @@ def build_prompt(
             cleaned[name] = clean_text(getattr(song, name))
         except ValueError as e:
             raise ValueError(f"song {name}: {e}") from e
+    # The release year, not the day: "released in 2024" whether the user typed "2024-05-01" or a
+    # file's tag says "2024-05-01T00:00:00", so serving prompts match the training captions.
+    year = _YEAR.search(cleaned["date"])
+    if year:
+        cleaned["date"] = year.group(0)
     song = SongInfo(**cleaned)
     seen: set[str] = set()
     tag_list: list[str] = []
@@ -461,12 +467,8 @@ def build_prompt(
 
     while len(tag_list) > _KEEP_TAGS and not fits(song, tag_list):
         tag_list.pop()
-    if not fits(song, tag_list) and song.date:
-        year = _YEAR.search(song.date)
-        if year and year.group(0) != song.date:
-            song = replace(song, date=year.group(0))
-        if not fits(song, tag_list):
-            song = replace(song, date="")
+    if not fits(song, tag_list):
+        song = replace(song, date="")
     for name in ("title", "artist"):
         if not fits(song, tag_list):
             song = shrink(song, name, _MIN_TEXT)

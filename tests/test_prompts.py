@@ -298,6 +298,21 @@ def test_a_ten_thousand_character_title(use_tokenizer, count):
     assert "…, by Björk, with the following music tags rock, piano" in prompt
 
 
+@pytest.mark.parametrize(
+    "date, written",
+    [
+        ("2024-05-01", "2024"),
+        ("31 October 1975", "1975"),
+        ("2004-01-01T00:00:00", "2004"),
+        ("1999", "1999"),
+        ("the nineties", "the nineties"),
+    ],
+)
+def test_the_date_is_written_as_its_year(date, written):
+    prompt = build_prompt(SongInfo(title="X", date=date, artist="Y", category="rock"), [])
+    assert f"released in {written}, by Y" in prompt
+
+
 def test_drop_order(count):
     tags = ["t1", "t2", "t3", "t4", "t5"]
     song = SongInfo(title="Some Song", artist="Someone", date="31 October 1975", category="rock")
@@ -312,10 +327,9 @@ def test_drop_order(count):
     assert at(three) == three
     two = full.replace(", t3, t4, t5", "")
     assert at(two) == two
-    # 2. the date: first its year, then gone
-    year = two.replace("31 October 1975", "1975")
-    assert at(year) == year
-    no_date = two.replace(", released in 31 October 1975", "")
+    # 2. the date (already cut to its year)
+    assert "released in 1975, " in two
+    no_date = two.replace(", released in 1975", "")
     assert at(no_date) == no_date
     # 3. a long title, then a long artist, cut to no fewer than 24 characters
     long_song = SongInfo(title="T" * 40, artist="A" * 40, category="rock")

@@ -381,7 +381,7 @@ def _describe(track: Track, taggers: _Taggers, cache: TagCache, **options):
     song = SongInfo(
         title=track.tags.title,
         artist=track.tags.artist,
-        date=track.year or track.tags.date,  # the study's prompts say "released in 2004"
+        date=track.tags.date,  # build_prompt writes its year: "released in 2004"
         category=track.category,
     )
     need_genre = not track.category
