@@ -55,94 +55,6 @@ def parse_args(argv=None):
     return args
 
 
-def build_full_sd(path: Path, dtype, safety_checker: bool) -> Path:
-    """Write the SD 1.5 architecture with random weights (configs of stable-diffusion-v1-5)."""
-    import torch
-    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline
-    from diffusers import UNet2DConditionModel as UNet
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    from tests.tiny_models import tiny_tokenizer
-
-    torch.manual_seed(0)
-    unet = UNet(
-        sample_size=64,
-        block_out_channels=(320, 640, 1280, 1280),
-        layers_per_block=2,
-        cross_attention_dim=768,
-        attention_head_dim=8,
-        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
-        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
-    )
-    vae = AutoencoderKL(
-        sample_size=512,
-        block_out_channels=(128, 256, 512, 512),
-        layers_per_block=2,
-        latent_channels=4,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-    )
-    tokenizer = tiny_tokenizer()
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=49408,
-            hidden_size=768,
-            intermediate_size=3072,
-            num_attention_heads=12,
-            num_hidden_layers=12,
-            max_position_embeddings=77,
-            hidden_act="quick_gelu",
-            projection_dim=768,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    )
-    scheduler = PNDMScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        skip_prk_steps=True,
-        set_alpha_to_one=False,
-        steps_offset=1,
-    )
-    checker = extractor = None
-    if safety_checker:
-        from diffusers.pipelines.stable_diffusion.safety_checker import (
-            StableDiffusionSafetyChecker,
-        )
-        from transformers import CLIPConfig, CLIPImageProcessor
-
-        checker = StableDiffusionSafetyChecker(
-            CLIPConfig(
-                vision_config=dict(
-                    hidden_size=1024,
-                    intermediate_size=4096,
-                    num_attention_heads=16,
-                    num_hidden_layers=24,
-                    patch_size=14,
-                    image_size=224,
-                ),
-                projection_dim=768,
-            )
-        )
-        extractor = CLIPImageProcessor(crop_size=224, size=224)
-    pipe = StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        unet=unet,
-        scheduler=scheduler,
-        safety_checker=checker,
-        feature_extractor=extractor,
-        requires_safety_checker=safety_checker,
-    )
-    if dtype != torch.float32:  # halves the bytes written and read back
-        pipe.to(dtype=dtype)
-    pipe.save_pretrained(path)
-    return path
-
-
 _FIRST_COVER = """
 import json, sys, time
 t0 = time.perf_counter()
@@ -286,6 +198,7 @@ def main(args) -> None:
     import transformers
 
     from albumcover.generator import CoverGenerator, pick_device
+    from tests.tiny_models import save_full_size_sd, save_tiny_sd
 
     # the stand-in tokenizer splits words into bytes, so the prompt overflows 77 tokens and both
     # libraries say so on every call; the padded length, hence the compute, is the same
@@ -305,10 +218,8 @@ def main(args) -> None:
         folder = Path(tmp) / "sd"
         start = time.perf_counter()
         if args.full:
-            build_full_sd(folder, dtype, safety_checker=not args.no_safety_checker)
+            save_full_size_sd(folder, safety_checker=not args.no_safety_checker, dtype=dtype)
         else:
-            from tests.tiny_models import save_tiny_sd
-
             save_tiny_sd(folder, safety_checker=not args.no_safety_checker)
         built = time.perf_counter() - start
         print(f"built the {'SD 1.5' if args.full else 'tiny'} model in {built:.1f} s", flush=True)

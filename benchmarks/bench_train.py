@@ -31,45 +31,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def save_sd15_shaped(path: Path) -> Path:
-    """A random-weight pipeline with SD 1.5's architecture in ``path`` (the tiny test pipeline's
-    folder layout, tokenizer and scheduler; UNet, VAE and text encoder replaced by full-size)."""
-    import torch
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-
-    from tests.tiny_models import save_tiny_sd
-
-    save_tiny_sd(path)
-    tokenizer = CLIPTokenizer.from_pretrained(path / "tokenizer")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        UNet2DConditionModel(cross_attention_dim=768, sample_size=64).save_pretrained(path / "unet")
-        AutoencoderKL(
-            block_out_channels=(128, 256, 512, 512),
-            down_block_types=("DownEncoderBlock2D",) * 4,
-            up_block_types=("UpDecoderBlock2D",) * 4,
-            layers_per_block=2,
-            latent_channels=4,
-            sample_size=512,
-        ).save_pretrained(path / "vae")
-        config = CLIPTextConfig(
-            vocab_size=49408,
-            hidden_size=768,
-            intermediate_size=3072,
-            num_attention_heads=12,
-            num_hidden_layers=12,
-            max_position_embeddings=77,
-            hidden_act="quick_gelu",
-            projection_dim=768,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-        CLIPTextModel(config).save_pretrained(path / "text_encoder")
-    return path
-
-
 def write_images(folder: Path, n: int, size: int) -> Path:
     """An imagefolder of ``n`` random ``size`` px covers with prompts."""
     import numpy as np
@@ -205,16 +166,16 @@ def main() -> None:
 
     import torch
 
+    from tests.tiny_models import save_full_size_sd, save_tiny_sd
+
     if opts.mixed_precision is None:
         opts.mixed_precision = "fp16" if torch.cuda.is_available() else "no"
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         if opts.full:
             print("building the SD 1.5-sized random pipeline ...", file=sys.stderr)
-            model = save_sd15_shaped(tmp / "model")
+            model = save_full_size_sd(tmp / "model")
         else:
-            from tests.tiny_models import save_tiny_sd
-
             model = save_tiny_sd(tmp / "model")
         data = write_images(tmp / "data", 8, opts.resolution)
         rows = []

@@ -1,4 +1,5 @@
-"""Tiny random Stable Diffusion 1.x pipelines for tests: no Hub, built in-process, saved to disk.
+"""Random Stable Diffusion 1.x pipelines built in-process and saved to disk, no Hub: tiny ones for
+tests, and one with SD 1.5's full architecture for the benchmarks.
 
 Tests load them through the same ``from_pretrained`` path users take, so the folder layout is the
 real diffusers one (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/, ...).
@@ -78,13 +79,9 @@ def tiny_tokenizer():
         return CLIPTokenizer.from_pretrained(tmp, model_max_length=77)
 
 
-def _tiny_components(safety_checker: bool) -> dict:
-    from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    tokenizer = tiny_tokenizer()
-    torch.manual_seed(SEED)
-    unet = UNet2DConditionModel(
+# Component configs, one table per size, so one builder (_components) makes both.
+TINY = dict(
+    unet=dict(
         block_out_channels=(32, 64),
         layers_per_block=1,
         sample_size=IMAGE_SIZE // 2,
@@ -95,8 +92,8 @@ def _tiny_components(safety_checker: bool) -> dict:
         cross_attention_dim=32,
         attention_head_dim=8,
         norm_num_groups=32,
-    )
-    vae = AutoencoderKL(
+    ),
+    vae=dict(
         block_out_channels=(32, 64),
         in_channels=3,
         out_channels=3,
@@ -105,15 +102,86 @@ def _tiny_components(safety_checker: bool) -> dict:
         latent_channels=4,
         layers_per_block=1,
         sample_size=IMAGE_SIZE,
-    )
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(tokenizer),
+    ),
+    text_encoder=dict(  # vocab_size: the tiny tokenizer's
+        hidden_size=32,
+        intermediate_size=37,
+        num_attention_heads=4,
+        num_hidden_layers=2,
+        max_position_embeddings=77,
+    ),
+    safety_checker=dict(
+        text_config=dict(
+            hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=1
+        ),
+        vision_config=dict(
             hidden_size=32,
             intermediate_size=37,
             num_attention_heads=4,
-            num_hidden_layers=2,
-            max_position_embeddings=77,
+            num_hidden_layers=1,
+            image_size=32,
+            patch_size=8,
+        ),
+        projection_dim=16,
+    ),
+)
+# The configs of stable-diffusion-v1-5: UNet 320/640/1280/1280 with 768-d cross-attention, the
+# 12-layer CLIP ViT-L text encoder (its real 49408-token embedding), VAE 128/256/512/512 and the
+# ViT-L/14 safety checker; ~1.07 B parameters without the checker.
+FULL_SIZE = dict(
+    unet=dict(
+        sample_size=64,
+        block_out_channels=(320, 640, 1280, 1280),
+        layers_per_block=2,
+        cross_attention_dim=768,
+        attention_head_dim=8,
+        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+    ),
+    vae=dict(
+        sample_size=512,
+        block_out_channels=(128, 256, 512, 512),
+        layers_per_block=2,
+        latent_channels=4,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+    ),
+    text_encoder=dict(
+        vocab_size=49408,
+        hidden_size=768,
+        intermediate_size=3072,
+        num_attention_heads=12,
+        num_hidden_layers=12,
+        max_position_embeddings=77,
+        hidden_act="quick_gelu",
+        projection_dim=768,
+    ),
+    safety_checker=dict(
+        vision_config=dict(
+            hidden_size=1024,
+            intermediate_size=4096,
+            num_attention_heads=16,
+            num_hidden_layers=24,
+            patch_size=14,
+            image_size=224,
+        ),
+        projection_dim=768,
+    ),
+)
+
+
+def _components(configs: dict, safety_checker: bool) -> dict:
+    """StableDiffusionPipeline keyword arguments built from one of the config tables."""
+    from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    tokenizer = tiny_tokenizer()
+    torch.manual_seed(SEED)
+    unet = UNet2DConditionModel(**configs["unet"])
+    vae = AutoencoderKL(**configs["vae"])
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            **{"vocab_size": len(tokenizer), **configs["text_encoder"]},
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
@@ -145,26 +213,26 @@ def _tiny_components(safety_checker: bool) -> dict:
         )
         from transformers import CLIPConfig, CLIPImageProcessor
 
-        config = CLIPConfig(
-            text_config=dict(
-                hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=1
-            ),
-            vision_config=dict(
-                hidden_size=32,
-                intermediate_size=37,
-                num_attention_heads=4,
-                num_hidden_layers=1,
-                image_size=32,
-                patch_size=8,
-            ),
-            projection_dim=16,
-        )
+        config = CLIPConfig(**configs["safety_checker"])
+        side = config.vision_config.image_size
         components["safety_checker"] = StableDiffusionSafetyChecker(config)
         components["feature_extractor"] = CLIPImageProcessor(
-            size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+            size={"shortest_edge": side}, crop_size={"height": side, "width": side}
         )
         components["requires_safety_checker"] = True
     return components
+
+
+def _save(path, configs: dict, safety_checker: bool, dtype=None) -> Path:
+    from diffusers import StableDiffusionPipeline
+
+    path = Path(path)
+    with torch.random.fork_rng(devices=[]):
+        pipe = StableDiffusionPipeline(**_components(configs, safety_checker))
+    if dtype is not None and dtype != torch.float32:  # halves the bytes written and read back
+        pipe.to(dtype=dtype)
+    pipe.save_pretrained(path)
+    return path
 
 
 def save_tiny_sd(path, safety_checker: bool = False) -> Path:
@@ -174,13 +242,19 @@ def save_tiny_sd(path, safety_checker: bool = False) -> Path:
     ``safety_checker`` also a tiny random safety checker and its CLIP feature extractor. The global
     torch RNG is left untouched.
     """
-    from diffusers import StableDiffusionPipeline
+    return _save(path, TINY, safety_checker)
 
-    path = Path(path)
-    with torch.random.fork_rng(devices=[]):
-        pipe = StableDiffusionPipeline(**_tiny_components(safety_checker))
-    pipe.save_pretrained(path)
-    return path
+
+def save_full_size_sd(path, safety_checker: bool = False, dtype=None) -> Path:
+    """Write a pipeline with Stable Diffusion 1.5's architecture and random weights to ``path``.
+
+    For benchmarks: the compute is the real model's (``FULL_SIZE``: 512x512 images, 64x64
+    latents) but nothing is downloaded; the stand-in is the tiny tokenizer, which changes no
+    compute because prompts are always padded to 77 tokens. Weights are cast to ``dtype``
+    (a torch dtype; default float32) before saving. Needs ~4.5 GB of disk and memory in float32
+    (~5.7 GB with the safety checker). The global torch RNG is left untouched.
+    """
+    return _save(path, FULL_SIZE, safety_checker, dtype)
 
 
 def save_tiny_lora(base_dir, path) -> Path:
