@@ -458,6 +458,10 @@ def test_dataset_folders_that_cannot_be_used(tmp_path):
         read_metadata(tmp_path)
     with pytest.raises(DatasetError, match="has no rows"):
         read_metadata(write_metadata(tmp_path / "blank", [""]))
+    (tmp_path / "latin1").mkdir()
+    (tmp_path / "latin1" / "metadata.jsonl").write_bytes(b'{"text": "caf\xe9"}\n')
+    with pytest.raises(DatasetError, match="cannot read .*metadata.jsonl"):
+        read_metadata(tmp_path / "latin1")
     with pytest.raises(DatasetError, match="has no images"):
         read_image_folder(tmp_path, "p", "--instance_data_dir")
     (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8 nope")

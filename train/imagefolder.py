@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import torch
 from PIL import Image, ImageOps
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+METADATA = "metadata.jsonl"
 
 
 class DatasetError(ValueError):
@@ -49,13 +51,74 @@ def find_metadata(data_dir: str | Path) -> Path:
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise DatasetError(f"dataset folder {data_dir} does not exist")
-    for candidate in (data_dir / "metadata.jsonl", data_dir / "train" / "metadata.jsonl"):
+    for candidate in (data_dir / METADATA, data_dir / "train" / METADATA):
         if candidate.is_file():
             return candidate
     raise DatasetError(
-        f"no metadata.jsonl in {data_dir} or {data_dir / 'train'}: expected the imagefolder that "
+        f"no {METADATA} in {data_dir} or {data_dir / 'train'}: expected the imagefolder that "
         "`python -m train.build_dataset` writes (metadata.jsonl rows with file_name and text)"
     )
+
+
+def read_rows(metadata: Path) -> Iterator[tuple[str, dict]]:
+    """Every non-blank line of a metadata.jsonl as ``(where, row)``: ``where`` names the file and
+    line for error messages, ``row`` is the line's JSON object.
+
+    Raises:
+        DatasetError: an unreadable file, bad JSON, a line that is not an object, or no rows.
+    """
+    try:
+        lines = metadata.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise DatasetError(f"cannot read {metadata}: {e}") from e
+    empty = True
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{metadata} line {number}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DatasetError(f"{where}: not valid JSON ({e.msg})") from e
+        if not isinstance(row, dict):
+            raise DatasetError(f"{where}: expected a JSON object, got {type(row).__name__}")
+        empty = False
+        yield where, row
+    if empty:
+        raise DatasetError(f"{metadata} has no rows")
+
+
+def read_example(
+    row: dict,
+    where: str,
+    folder: Path,
+    image_column: str = "file_name",
+    caption_column: str = "text",
+    hint: str = "",
+) -> Example:
+    """The Example of one metadata row (from ``read_rows``), its image resolved against
+    ``folder`` and verified; ``hint`` is appended to the message about a missing field.
+
+    Raises:
+        DatasetError: no image/caption field, an empty caption, a missing or unreadable image;
+            the message starts with ``where``.
+    """
+    missing = [c for c in (image_column, caption_column) if c not in row]
+    if missing:
+        raise DatasetError(
+            f"{where}: no {' or '.join(map(repr, missing))} field (the row has {sorted(row)})"
+            + (f"; {hint}" if hint else "")
+        )
+    name, caption = row[image_column], row[caption_column]
+    if not isinstance(name, str) or not name.strip():
+        raise DatasetError(f"{where}: {image_column!r} must be a file name, got {name!r}")
+    if not isinstance(caption, str) or not caption.strip():
+        raise DatasetError(
+            f"{where}: {caption_column!r} must be a non-empty prompt, got {caption!r}"
+        )
+    path = folder / name
+    check_image(path, where)
+    return Example(path, caption.strip(), where)
 
 
 def read_metadata(
@@ -68,37 +131,11 @@ def read_metadata(
             caption, a missing or unreadable image; the message names the file and line.
     """
     metadata = find_metadata(data_dir)
-    examples = []
-    with metadata.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{metadata} line {number}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DatasetError(f"{where}: not valid JSON ({e.msg})") from e
-            if not isinstance(row, dict):
-                raise DatasetError(f"{where}: expected a JSON object, got {type(row).__name__}")
-            missing = [c for c in (image_column, caption_column) if c not in row]
-            if missing:
-                raise DatasetError(
-                    f"{where}: no {' or '.join(map(repr, missing))} field (the row has "
-                    f"{sorted(row)}); see --image_column/--caption_column"
-                )
-            name, caption = row[image_column], row[caption_column]
-            if not isinstance(name, str) or not name.strip():
-                raise DatasetError(f"{where}: {image_column!r} must be a file name, got {name!r}")
-            if not isinstance(caption, str) or not caption.strip():
-                raise DatasetError(
-                    f"{where}: {caption_column!r} must be a non-empty prompt, got {caption!r}"
-                )
-            path = metadata.parent / name
-            check_image(path, where)
-            examples.append(Example(path, caption.strip(), where))
-    if not examples:
-        raise DatasetError(f"{metadata} has no rows")
-    return examples
+    hint = "see --image_column/--caption_column"
+    return [
+        read_example(row, where, metadata.parent, image_column, caption_column, hint)
+        for where, row in read_rows(metadata)
+    ]
 
 
 def list_images(folder: Path) -> list[Path]:

@@ -8,7 +8,6 @@ Images are decoded once, resized and kept in memory as uint8: the GAN baselines 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections import Counter
@@ -20,32 +19,25 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..imagefolder import METADATA, DatasetError, read_example, read_rows
 from .model import PAD_INDEX
 
 logger = logging.getLogger(__name__)
 
-METADATA = "metadata.jsonl"
 PAD, UNK = "<pad>", "<unk>"
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")  # letters/digits, inner apostrophes kept ("don't")
 
 
-class DatasetError(ValueError):
-    """A dataset folder, metadata line or image that cannot be used; the message says which."""
-
-
 @dataclass(frozen=True)
 class CoverRecord:
-    """One metadata.jsonl row: the image path, its prompt and category, and where it came from."""
+    """One metadata.jsonl row: the image path, its prompt and category, its metadata file, and
+    ``where`` (file and line) for error messages."""
 
     path: Path
     text: str
     category: str
     metadata: Path
-    line: int
-
-    @property
-    def where(self) -> str:
-        return f"{self.metadata}:{self.line}"
+    where: str
 
 
 def split_dir(data_dir: str | Path, split: str = "train") -> Path:
@@ -65,42 +57,23 @@ def split_dir(data_dir: str | Path, split: str = "train") -> Path:
 
 
 def read_metadata(folder: str | Path) -> list[CoverRecord]:
-    """Parse ``folder/metadata.jsonl`` into records, checking every row and that its image exists.
-    An empty or missing ``category`` is kept as "" (the dataset builder leaves it empty when no
-    genre matched); category models map it to ``<unk>``.
+    """Parse ``folder/metadata.jsonl`` into records, checking every row and its image (the rows
+    and images are checked by ``train.imagefolder``, as for Stable Diffusion training). An empty or
+    missing ``category`` is kept as "" (the dataset builder leaves it empty when no genre
+    matched); category models map it to ``<unk>``.
 
     Raises DatasetError naming the file and line of the first bad row.
     """
     metadata = Path(folder) / METADATA
-    try:
-        lines = metadata.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise DatasetError(f"cannot read {metadata}: {e}") from e
     records = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{metadata}:{number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DatasetError(f"{where}: not valid JSON ({e.msg})") from e
-        if not isinstance(row, dict):
-            raise DatasetError(f"{where}: expected a JSON object, got {type(row).__name__}")
-        for key in ("file_name", "text"):
-            if not isinstance(row.get(key), str) or not row[key].strip():
-                raise DatasetError(
-                    f"{where}: {key!r} must be a non-empty string, got {row.get(key)!r}"
-                )
+    for where, row in read_rows(metadata):
+        example = read_example(row, where, metadata.parent)
         category = row.get("category", "")
         if not isinstance(category, str):
             raise DatasetError(f"{where}: 'category' must be a string, got {category!r}")
-        path = metadata.parent / row["file_name"]
-        if not path.is_file():
-            raise DatasetError(f"{where}: image {row['file_name']!r} not found at {path}")
-        records.append(CoverRecord(path, row["text"], category.strip(), metadata, number))
-    if not records:
-        raise DatasetError(f"{metadata} has no rows")
+        records.append(
+            CoverRecord(example.image, example.caption, category.strip(), metadata, where)
+        )
     return records
 
 
