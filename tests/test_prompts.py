@@ -5,6 +5,7 @@ import unicodedata
 
 import pytest
 
+from albumcover.musicnn import MSD_LABELS, MTT_LABELS
 from albumcover.prompts import (
     _CANONICAL_TAG,
     _CLIP_PIECES,
@@ -24,24 +25,6 @@ from albumcover.prompts import (
     select_tags,
 )
 from tests.tiny_models import WHOLE_WORDS, save_tiny_sd
-
-MTT_LABELS = [
-    "guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock", "fast",
-    "piano", "ambient", "beat", "violin", "vocal", "synth", "female", "indian", "opera", "male",
-    "singing", "vocals", "no vocals", "harpsichord", "loud", "quiet", "flute", "woman",
-    "male vocal", "no vocal", "pop", "soft", "sitar", "solo", "man", "classic", "choir", "voice",
-    "new age", "dance", "male voice", "female vocal", "beats", "harp", "cello", "no voice",
-    "weird", "country", "metal", "female voice", "choral",
-]  # fmt: skip
-MSD_LABELS = [
-    "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s",
-    "alternative rock", "jazz", "beautiful", "metal", "chillout", "male vocalists", "classic rock",
-    "soul", "indie rock", "Mellow", "electronica", "80s", "folk", "90s", "chill", "instrumental",
-    "punk", "oldies", "blues", "hard rock", "ambient", "acoustic", "experimental",
-    "female vocalist", "guitar", "Hip-Hop", "70s", "party", "country", "easy listening", "sexy",
-    "catchy", "funk", "electro", "heavy metal", "Progressive rock", "60s", "rnb", "indie pop",
-    "sad", "House", "happy",
-]  # fmt: skip
 
 SONG = SongInfo(title="Bohemian Rhapsody", artist="Queen", date="1975", category="rock")
 TAGS = ["rock", "piano", "male vocals"]
