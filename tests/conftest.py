@@ -35,3 +35,17 @@ def reference():
     import numpy as np
 
     return np.load(REFERENCE)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """torch on one intra-op thread for a module (opt in with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``): tiny models gain nothing from
+    threads, and on a busy shared machine OpenMP's spinning threads make each step 10-50x slower
+    (a 1-step tiny SD call takes ~0.6 s on one thread and up to 10 s on two under load)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -16,15 +16,7 @@ from train.gan import train as gan_train
 from train.gan.checkpoint import CheckpointError
 from train.gan.data import DatasetError
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core box: intra-op threads only add sync overhead (a 1-step
-    tiny SD call takes ~0.6 s on one thread and up to 10 s on two under load)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ from train.gan.sample import main as sample_main
 from train.gan.sample import parse_args as sample_args
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # see one_thread()
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # see conftest.one_torch_thread
 TINY = [
     "--resolution", "64", "--train_batch_size", "4", "--g_features", "8", "--d_features", "8",
     "--latent_dim", "8", "--embed_dim", "8", "--seed", "3", "--num_sample_images", "4",
@@ -41,14 +41,7 @@ TINY = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core box: intra-op threads only add sync overhead (a 1-step
-    tiny SD call takes ~0.6 s on one thread and up to 10 s on two under load)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")

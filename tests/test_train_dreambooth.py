@@ -36,14 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PROMPT = "cover album of rock song, titled Night, by Ana, with the following music tags guitar"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Tiny models gain nothing from threads, and on a busy machine OpenMP's spinning threads
-    # make each step 10-50x slower than one thread.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 @pytest.fixture(autouse=True)
