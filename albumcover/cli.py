@@ -19,14 +19,23 @@ from .tagger import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, MODELS
 PROG = "albumcover"
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from e
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _int_at_least(minimum: int):
+    """An argparse ``type``: the flag's text as an integer, at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from e
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+_positive_int = _int_at_least(1)
+_seed = _int_at_least(0)
 
 
 def _top(text: str) -> int:
@@ -143,16 +152,6 @@ def run_tag(args: argparse.Namespace) -> int:
 
 
 DEFAULT_IMAGE_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from e
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be non-negative, got {value}")
-    return value
 
 
 def add_cover_parser(subparsers) -> argparse.ArgumentParser:
