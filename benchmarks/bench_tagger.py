@@ -41,11 +41,19 @@ def parse_args(argv=None):
     parser.add_argument("--bf16", action="store_true", help="also time bfloat16 (if supported)")
     parser.add_argument("--reference-python", type=Path, help="python of the TF side venv")
     parser.add_argument("--reference-runs", type=int, default=3)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="CPU threads for both torch and TensorFlow (default: each library's own)",
+    )
     # internal: one song in this fresh process, JSON to the given file
     parser.add_argument(
         "--fresh", nargs=3, metavar=("SONG", "DTYPE", "OUT"), help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
+    if args.threads < 0:
+        parser.error("--threads must be >= 0 (0: the libraries' default)")
     if args.fresh:
         return args
     if not args.audio.is_file():
@@ -59,13 +67,18 @@ def parse_args(argv=None):
     return args
 
 
-def fresh_process(song: str, dtype: str, out: str) -> None:
+def fresh_process(args) -> None:
     """Runs in a new interpreter: everything a first call pays, timed from the first import."""
+    song, dtype, out = args.fresh
     start = time.perf_counter()
+    import torch
+
     from albumcover.tagger import Tagger
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     imported = time.perf_counter()
-    tagger = Tagger.load(args_model(), "cpu", **dtype_kwargs(dtype))
+    tagger = Tagger.load(args.model, "cpu", **dtype_kwargs(dtype))
     loaded = time.perf_counter()
     result = tagger.tag(song, top=10)
     done = time.perf_counter()
@@ -80,10 +93,6 @@ def fresh_process(song: str, dtype: str, out: str) -> None:
         "top10": list(result.tags),
     }
     Path(out).write_text(json.dumps(report))
-
-
-def args_model() -> str:
-    return os.environ.get("BENCH_TAGGER_MODEL", "MTT_musicnn")
 
 
 def dtype_kwargs(dtype: str) -> dict:
@@ -113,22 +122,30 @@ def make_song(clip: Path, copies: int, folder: Path) -> Path:
 
 
 def median_time(fn, runs: int):
-    result = fn()  # warm-up
-    times = []
+    """(median wall s, median CPU s of all this process's threads, last result), after a warm-up.
+
+    CPU time is the steadier figure on a shared machine: waiting for a core is not counted.
+    """
+    result = fn()
+    walls, cpus = [], []
     for _ in range(runs):
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return (statistics.median(walls), statistics.median(cpus)), result
 
 
-def measure_warm(song: Path, model: str, dtype: str, runs: int) -> dict:
+def measure_warm(song: Path, model: str, dtype: str, runs: int, threads: int) -> dict:
     import numpy as np
+    import torch
 
     from albumcover.audio import load_audio
     from albumcover.features import log_mel_spectrogram, make_patches
     from albumcover.tagger import Tagger
 
+    if threads:
+        torch.set_num_threads(threads)
     tagger = Tagger.load(model, "cpu", **dtype_kwargs(dtype))
     decode_s, audio = median_time(lambda: load_audio(song), runs)
     features_s, patches = median_time(lambda: make_patches(log_mel_spectrogram(audio)), runs)
@@ -147,12 +164,12 @@ def measure_warm(song: Path, model: str, dtype: str, runs: int) -> dict:
     }
 
 
-def measure_fresh(song: Path, dtype: str, model: str, folder: Path) -> dict:
+def measure_fresh(song: Path, dtype: str, args, folder: Path) -> dict:
     out = folder / f"fresh_{dtype}.json"
-    env = dict(os.environ, BENCH_TAGGER_MODEL=model)
     start = time.perf_counter()
     cmd = [sys.executable, __file__, "--fresh", str(song), dtype, str(out)]
-    subprocess.run(cmd, check=True, env=env, cwd=ROOT)
+    cmd += ["--model", args.model, "--threads", str(args.threads)]
+    subprocess.run(cmd, check=True, cwd=ROOT)
     report = json.loads(out.read_text())
     report["wall_s"] = time.perf_counter() - start  # interpreter start-up included
     return report
@@ -162,7 +179,7 @@ def run_reference(args, song: Path, patches_file: Path, folder: Path) -> dict:
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
     env.pop("PYTHONPATH", None)
     base = [str(args.reference_python), str(REFERENCE_SCRIPT)]
-    common = ["--audio", str(song), "--model", args.model]
+    common = ["--audio", str(song), "--model", args.model, "--threads", str(args.threads)]
     once_out, warm_out = folder / "ref_once.json", folder / "ref_warm.json"
     quiet = {"env": env, "check": True, "stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
     start = time.perf_counter()
@@ -179,7 +196,7 @@ def run_reference(args, song: Path, patches_file: Path, folder: Path) -> dict:
     return {"once": once, **json.loads(warm_out.read_text())}
 
 
-def machine() -> str:
+def machine(threads: int) -> str:
     model = platform.processor() or "unknown CPU"
     try:
         for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
@@ -189,10 +206,12 @@ def machine() -> str:
         pass
     import torch
 
+    if threads:
+        torch.set_num_threads(threads)
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     return (
         f"{model}, {os.cpu_count()} cores, torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads), load average {load}"
+        f"({torch.get_num_threads()} threads), load average {load} (1/5/15 min)"
     )
 
 
@@ -218,8 +237,8 @@ def main(args) -> None:
         folder = Path(tmp)
         song = make_song(args.audio, args.copies, folder)
         for dtype in dtypes:
-            fresh[dtype] = measure_fresh(song, dtype, args.model, folder)
-            rows[dtype] = measure_warm(song, args.model, dtype, args.runs)
+            fresh[dtype] = measure_fresh(song, dtype, args, folder)
+            rows[dtype] = measure_warm(song, args.model, dtype, args.runs, args.threads)
         reference = None
         if args.reference_python:
             patches_file = folder / "patches.npy"
@@ -227,28 +246,27 @@ def main(args) -> None:
             reference = run_reference(args, song, patches_file, folder)
 
     ours = rows["fp32"]
-    print(f"Machine: {machine()}")
-    print(f"Song: {ours['seconds']:.1f} s mp3 ({args.copies} x the shared clip), {args.model}, ")
+    print(f"Machine: {machine(args.threads)}")
+    print(f"Song: {ours['seconds']:.1f} s mp3 ({args.copies} x the shared clip), {args.model}; ")
     print(f"warm figures are medians of {args.runs} runs after a warm-up.\n")
-    print("| stage (s) | " + " | ".join(f"ours {d}" for d in dtypes) + " |")
-    print("|---|" + "---|" * len(dtypes))
+    print("| stage | " + " | ".join(f"ours {d} wall s | ours {d} CPU s" for d in dtypes) + " |")
+    print("|---|" + "---:|---:|" * len(dtypes))
     for key, name in (
         ("decode_s", "decode"),
         ("features_s", "features"),
         ("network_s", "network"),
         ("total_s", "**total, warm**"),
     ):
-        print(f"| {name} | " + " | ".join(f"{rows[d][key]:.3f}" for d in dtypes) + " |")
-    for key, name in (
-        ("wall_s", "fresh process, wall"),
-        ("import_s", "  of which imports"),
-        ("load_s", "  of which weights"),
-        ("tag_s", "  of which first song"),
-        ("cpu_s", "fresh process, CPU time"),
-    ):
-        print(f"| {name} | " + " | ".join(f"{fresh[d][key]:.2f}" for d in dtypes) + " |")
-    rss = " | ".join(f"{fresh[d]['peak_rss_mb']:.0f}" for d in dtypes)
-    print(f"| fresh process, peak RSS (MB) | {rss} |")
+        cells = " | ".join(f"{rows[d][key][0]:.3f} | {rows[d][key][1]:.3f}" for d in dtypes)
+        print(f"| {name} | {cells} |")
+    cells = " | ".join(f"{fresh[d]['wall_s']:.2f} | {fresh[d]['cpu_s']:.2f}" for d in dtypes)
+    print(f"| fresh process, start to exit | {cells} |")
+    parts = (("import_s", "  imports"), ("load_s", "  weights"), ("tag_s", "  first song"))
+    for key, name in parts:
+        cells = " | ".join(f"{fresh[d][key]:.2f} | " for d in dtypes)
+        print(f"| {name} | {cells} |")
+    rss = " | ".join(f"{fresh[d]['peak_rss_mb']:.0f} MB | " for d in dtypes)
+    print(f"| fresh process, peak RSS | {rss} |")
     print(f"\nTop-10 (ours, fp32): {', '.join(ours['top10'])}")
     if "bf16" in rows:
         print(f"Top-10 (ours, bf16): {agreement(ours['top10'], rows['bf16']['top10'])} with fp32")
@@ -256,19 +274,25 @@ def main(args) -> None:
         return
 
     same = np.asarray(reference["taggram_same_patches"], dtype=np.float32)
-    stock, persistent = reference["stock_s"], reference["persistent_s"]
-    theirs_fresh = reference["once"]
-    print("\n| original (TensorFlow) | seconds | ours fp32 / theirs | speed-up |")
-    print("|---|---|---|---|")
+    once, mine_once = reference["once"], fresh["fp32"]
+    print("\n| per song | theirs wall s | theirs CPU s | speed-up, wall | speed-up, CPU |")
+    print("|---|---:|---:|---:|---:|")
     for name, theirs, mine in (
-        ("stock extractor(), warm, per song", stock, ours["total_s"]),
-        ("one persistent TF session, per song", persistent, ours["total_s"]),
-        ("fresh process (imports + one song)", theirs_fresh["wall_s"], fresh["fp32"]["wall_s"]),
+        ("stock extractor(), warm", reference["stock_s"], ours["total_s"]),
+        ("one persistent TF session", reference["persistent_s"], ours["total_s"]),
+        (
+            "fresh process (imports + one song)",
+            (once["wall_s"], once["cpu_s"]),
+            (mine_once["wall_s"], mine_once["cpu_s"]),
+        ),
     ):
-        print(f"| {name} | {theirs:.2f} | {mine / theirs:.2f} | {theirs / mine:.1f}x |")
+        print(
+            f"| {name} | {theirs[0]:.2f} | {theirs[1]:.2f} | "
+            f"{theirs[0] / mine[0]:.1f}x | {theirs[1] / mine[1]:.1f}x |"
+        )
     print(
-        f"| fresh process peak RSS (MB) | {theirs_fresh['peak_rss_mb']:.0f} | "
-        f"{fresh['fp32']['peak_rss_mb'] / theirs_fresh['peak_rss_mb']:.2f} | |"
+        f"| fresh process, peak RSS | {once['peak_rss_mb']:.0f} MB | | "
+        f"ours {mine_once['peak_rss_mb']:.0f} MB | |"
     )
     print(
         f"\nSame patches through both networks: max |taggram difference| "
@@ -281,13 +305,13 @@ def main(args) -> None:
     )
     print(
         f"Their stock extractor() (float16 log): top-10 "
-        f"{agreement(ours['top10'], theirs_fresh['top10'])} with ours."
+        f"{agreement(ours['top10'], once['top10'])} with ours."
     )
 
 
 if __name__ == "__main__":
     cli = parse_args()
     if cli.fresh:
-        fresh_process(*cli.fresh)
+        fresh_process(cli)
     else:
         main(cli)

@@ -31,6 +31,7 @@ def parse_args(argv=None):
     parser.add_argument("--model", default="MTT_musicnn")
     parser.add_argument("--runs", type=int, default=3, help="timed runs (warm), after one warm-up")
     parser.add_argument("--patches", help="(n, 187, 96) .npy to feed the graph (warm)")
+    parser.add_argument("--threads", type=int, default=0, help="TF intra/inter-op threads")
     parser.add_argument("--out", required=True, help="JSON file to write")
     args = parser.parse_args(argv)
     if args.runs < 1:
@@ -57,7 +58,12 @@ def run_once(args) -> dict:
     from musicnn.extractor import extractor
 
     taggram, labels = extractor(args.audio, model=args.model, extract_features=False)
-    return {"top10": top10(taggram, labels), "peak_rss_mb": peak_rss_mb()}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "top10": top10(taggram, labels),
+        "peak_rss_mb": peak_rss_mb(),
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+    }
 
 
 class PersistentSession:
@@ -99,14 +105,17 @@ class PersistentSession:
         return self.taggram(np.stack([mel[s : s + 187] for s in starts]))
 
 
-def timed(fn, runs: int) -> tuple[float, object]:
-    result = fn()  # warm-up: first-call costs are measured by "once"
-    times = []
+def timed(fn, runs: int) -> tuple[tuple[float, float], object]:
+    """(median wall s, median CPU s of the process), last result; after a warm-up (first-call
+    costs are what "once" measures)."""
+    result = fn()
+    walls, cpus = [], []
     for _ in range(runs):
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return (statistics.median(walls), statistics.median(cpus)), result
 
 
 def run_warm(args) -> dict:
@@ -134,6 +143,9 @@ def run_warm(args) -> dict:
 def main(args) -> None:
     import tensorflow as tf
 
+    if args.threads:  # before any session exists; v1 sessions take the context's config
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     result = run_once(args) if args.mode == "once" else run_warm(args)
     result["versions"] = {"tensorflow": tf.__version__}
     with open(args.out, "w") as f:
