@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .prompts import DEFAULT_NEGATIVE_PROMPT
+from .prompts import DEFAULT_NEGATIVE_PROMPT, token_counter
 
 if TYPE_CHECKING:
     import torch
@@ -210,7 +210,7 @@ class CoverGenerator:
     def count_tokens(self, text: str) -> int:
         """Tokens the text encoder sees for ``text``, including its start and end tokens
         (CLIP keeps 77 and drops the rest)."""
-        return len(self.pipeline.tokenizer(text, truncation=False, verbose=False).input_ids)
+        return token_counter(self.pipeline.tokenizer)(text)
 
     def generate(
         self,

@@ -374,6 +374,16 @@ def _truncate(text: str, chars: int) -> str:
     return cut.rstrip(" ,;:-–—") + _ELLIPSIS
 
 
+def token_counter(tokenizer) -> Callable[[str], int]:
+    """A ``count_tokens`` for :func:`build_prompt` from a Hugging Face tokenizer (e.g. a
+    pipeline's CLIP tokenizer): tokens of a text including the start and end tokens."""
+
+    def count(text: str) -> int:
+        return len(tokenizer(text, truncation=False, verbose=False).input_ids)
+
+    return count
+
+
 def build_prompt(
     song: SongInfo,
     tags: Sequence[str],

@@ -24,6 +24,7 @@ from train.build_dataset import (
     NO_COVER,
     PushError,
     build_dataset,
+    load_token_counter,
     main,
     parse_args,
     push_to_hub,
@@ -258,6 +259,33 @@ def test_new_split_and_resolution_replace_the_old_files(built, library, taggers,
     for name in names - {"metadata.jsonl"}:
         with Image.open(out / "train" / name) as image:
             assert image.size == (32, 32)
+
+
+def test_captions_fit_the_text_encoder_given_by_tokenizer(built, library, taggers, tmp_path):
+    """--tokenizer counts with the model's own tokenizer, as the app does when it serves."""
+    from tests.tiny_models import save_tiny_sd
+
+    model = save_tiny_sd(tmp_path / "sd")
+    count = load_token_counter(str(model))  # the pipeline folder's tokenizer/ subfolder
+    out = tmp_path / "counted"
+    shutil.copytree(built[0], out)  # reuse the recorded tags: no tagging in this test
+    build(out, library, taggers, count_tokens=count)
+    estimated, counted = read_rows(built[0]), read_rows(out)
+    rows = counted["train"] + counted["validation"]
+    assert rows and all(count(row["text"]) <= 77 for row in rows)
+    # the tiny tokenizer spends a token per byte, far more than the estimate: captions got cut
+    before = {r["source"]: r["text"] for r in estimated["train"] + estimated["validation"]}
+    assert any(before[row["source"]] != row["text"] for row in rows)
+
+
+def test_unloadable_tokenizer_is_a_clear_error(library, tmp_path, capsys):
+    args = parse_args(
+        ["--audio_dir", str(library), "--output_dir", str(tmp_path / "o")]
+        + ["--tokenizer", str(tmp_path / "no-such-model")]
+    )
+    assert main(args) == 1
+    assert "cannot load a tokenizer from" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_manifest_with_bad_rows(tmp_path, library, taggers):

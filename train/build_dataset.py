@@ -225,6 +225,7 @@ def build_dataset(
     style: str | None = None,
     top: int = 5,
     threshold: float = 0.1,
+    count_tokens=None,
     device: str | None = None,
     tagger=None,
     genre_tagger=None,
@@ -240,7 +241,9 @@ def build_dataset(
         seed: orders albums for the split; the same seed gives the same split.
         model, genre_model: tagger names; the genre tagger loads only when a track needs its
             category inferred. ``tagger`` / ``genre_tagger`` pass already loaded ones.
-        style, top, threshold: forwarded to describe_song.
+        style, top, threshold, count_tokens: forwarded to describe_song; pass the counter of
+            the text encoder you will fine-tune (``--tokenizer``) so long captions are cut
+            exactly where the app cuts them, else the prompt builder's conservative estimate.
         progress: show a tqdm progress bar.
 
     Returns:
@@ -275,7 +278,13 @@ def build_dataset(
             continue
         try:
             description, fresh = _describe(
-                track, taggers, cache, style=style, top=top, threshold=threshold
+                track,
+                taggers,
+                cache,
+                style=style,
+                top=top,
+                threshold=threshold,
+                count_tokens=count_tokens,
             )
         except AudioError as e:
             summary.skipped.append(Skipped(track.source, BAD_AUDIO, str(e)))
@@ -648,6 +657,20 @@ def _top_labels(scores: dict[str, float], top: int) -> list[str]:
     return sorted(scores, key=lambda label: -scores[label])[:top]
 
 
+def load_token_counter(model: str):
+    """Token counter of a diffusers pipeline's tokenizer (its ``tokenizer/`` folder) or of a
+    plain tokenizer folder, for :func:`build_dataset`'s ``count_tokens``."""
+    from transformers import AutoTokenizer
+
+    from albumcover.prompts import token_counter
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model, subfolder="tokenizer")
+    except (OSError, ValueError):  # not a pipeline: a tokenizer folder or repo itself
+        tokenizer = AutoTokenizer.from_pretrained(model)
+    return token_counter(tokenizer)
+
+
 def parse_args(input_args: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m train.build_dataset",
@@ -678,6 +701,13 @@ def parse_args(input_args: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--top", type=int, default=5, help="at most this many tags per prompt")
     parser.add_argument(
         "--threshold", type=float, default=0.1, help="minimum mean score of a prompt tag"
+    )
+    parser.add_argument(
+        "--tokenizer",
+        default=None,
+        metavar="MODEL",
+        help="count prompt tokens with this pipeline's tokenizer (Hub id or folder, e.g. the "
+        "base model you fine-tune) instead of the conservative built-in estimate",
     )
     parser.add_argument("--device", default=None, help="torch device for the taggers")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
@@ -726,6 +756,13 @@ def parse_args(input_args: Sequence[str] | None = None) -> argparse.Namespace:
 def main(args: argparse.Namespace) -> int:
     """Build (and optionally push) the dataset; returns the process exit code."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    count_tokens = None
+    if args.tokenizer:
+        try:
+            count_tokens = load_token_counter(args.tokenizer)
+        except (OSError, ValueError) as e:  # no such folder or repo, not a tokenizer, offline
+            print(f"error: cannot load a tokenizer from {args.tokenizer!r}: {e}", file=sys.stderr)
+            return 1
     try:
         summary = build_dataset(
             args.output_dir,
@@ -739,6 +776,7 @@ def main(args: argparse.Namespace) -> int:
             style=args.style,
             top=args.top,
             threshold=args.threshold,
+            count_tokens=count_tokens,
             device=args.device,
             progress=not args.no_progress,
         )
