@@ -1,0 +1,375 @@
+"""albumcover.songfile: a cover embedded into real files of every container (audio untouched,
+other tags and pictures kept, the old front cover replaced), song tags read back, bad input."""
+
+import base64
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from albumcover.songfile import (
+    MAX_COVER_BYTES,
+    SongFileError,
+    SongTags,
+    embed_cover,
+    read_front_cover,
+    read_song_tags,
+    year_of,
+)
+from tests.music_library import cut_clip, image_bytes
+
+CONTAINERS = (".mp3", ".flac", ".m4a", ".ogg", ".opus", ".wav")
+RED, BLUE, GREEN = (220, 30, 30), (30, 30, 220), (30, 200, 30)
+
+
+def ffmpeg_audio(path: Path, fmt: str) -> bytes:
+    """The song's audio as ffmpeg sees it: ``"pcm"`` the decoded samples (float32),
+    ``"packets"`` an md5 per compressed packet (stream copy, nothing decoded)."""
+    command = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a"]
+    if fmt == "pcm":
+        command += ["-c:a", "pcm_f32le", "-f", "f32le", "-"]
+    else:
+        command += ["-c:a", "copy", "-f", "framemd5", "-"]
+    return subprocess.run(command, check=True, capture_output=True).stdout
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def temp_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory, clip_path) -> dict[str, Path]:
+    """One second of the shared clip in every container, no tags."""
+    folder = tmp_path_factory.mktemp("plain")
+    return {ext: cut_clip(clip_path, folder / f"song{ext}", seconds=1.0) for ext in CONTAINERS}
+
+
+def picture_block(data: bytes, kind: int):
+    from mutagen.flac import Picture
+
+    picture = Picture()
+    picture.type = kind
+    picture.mime = "image/jpeg"
+    picture.desc = f"type {kind}"
+    picture.data = data
+    return picture
+
+
+def tag_everything(path: Path, front: bytes, back: bytes, id3_version: int = 4) -> None:
+    """Text tags (standard and custom), an old front cover and a back cover (type 4)."""
+    import mutagen
+    from mutagen.id3 import APIC, COMM, ID3, TALB, TCON, TDRC, TIT2, TPE1, TRCK, TXXX
+    from mutagen.mp4 import MP4Cover
+
+    audio = mutagen.File(path)
+    if audio.tags is None:
+        audio.add_tags()
+    tags = audio.tags
+    if isinstance(tags, ID3):
+        for frame in (TIT2, TPE1, TALB, TCON, TDRC, TRCK):
+            value = {"TDRC": "2004-05-12", "TRCK": "3/12", "TCON": "Jazz"}.get(frame.__name__)
+            tags.add(frame(encoding=3, text=[value or f"{frame.__name__} text"]))
+        tags.add(TXXX(encoding=3, desc="MOOD", text=["calm"]))
+        tags.add(COMM(encoding=3, lang="eng", desc="", text=["a comment"]))
+        tags.add(APIC(encoding=3, mime="image/jpeg", type=3, desc="old front", data=front))
+        tags.add(APIC(encoding=3, mime="image/jpeg", type=4, desc="back", data=back))
+        audio.save(v2_version=id3_version)
+        return
+    if type(audio).__name__ == "MP4":
+        tags["\xa9nam"], tags["\xa9ART"], tags["\xa9day"] = ["Title"], ["Artist"], ["2004"]
+        tags["trkn"] = [(3, 12)]
+        tags["----:com.apple.iTunes:MOOD"] = [b"calm"]
+        tags["covr"] = [MP4Cover(front), MP4Cover(back)]  # the first covr is the front cover
+        audio.save()
+        return
+    tags["title"], tags["artist"], tags["date"] = "Title", "Artist", "2004"
+    tags["tracknumber"], tags["mood"] = "3", "calm"
+    if type(audio).__name__ == "FLAC":
+        audio.add_picture(picture_block(front, 3))
+        audio.add_picture(picture_block(back, 4))
+    else:
+        tags["metadata_block_picture"] = [
+            base64.b64encode(picture_block(kind_data, kind).write()).decode()
+            for kind, kind_data in ((3, front), (4, back))
+        ]
+    audio.save()
+
+
+def other_tags(path: Path) -> dict:
+    """Every tag of the file but the front cover, comparable with ==."""
+    import mutagen
+    from mutagen.flac import Picture
+
+    audio = mutagen.File(path)
+    found = {}
+    for key, value in (audio.tags or {}).items():
+        if key == "covr":
+            found[key] = [bytes(c) for c in value[1:]]
+        elif key == "metadata_block_picture":
+            blocks = [Picture(base64.b64decode(v)) for v in value]
+            found[key] = [(p.type, p.desc, p.data) for p in blocks if p.type != 3]
+        elif key.startswith("APIC"):
+            if value.type != 3:
+                found[key] = (value.type, value.desc, value.data)
+        else:
+            found[key] = repr(value) if not isinstance(value, list) else [repr(v) for v in value]
+    if hasattr(audio, "pictures"):
+        found["pictures"] = [(p.type, p.desc, p.data) for p in audio.pictures if p.type != 3]
+    return found
+
+
+def all_pictures(path: Path) -> list[tuple[int, bytes]]:
+    import mutagen
+
+    from albumcover.songfile import _pictures_of
+
+    return _pictures_of(mutagen.File(path), path)
+
+
+@pytest.mark.parametrize("ext", CONTAINERS)
+def test_embed_replaces_the_front_cover_and_keeps_the_rest(ext, plain, tmp_path):
+    song = tmp_path / f"tagged{ext}"
+    shutil.copyfile(plain[ext], song)
+    old_front, back = image_bytes(RED), image_bytes(GREEN)
+    tag_everything(song, old_front, back)
+    cover = tmp_path / "cover.png"
+    cover.write_bytes(image_bytes(BLUE, size=(300, 300), fmt="PNG"))
+    before = (sha(song), other_tags(song), read_song_tags(song))
+    pcm, packets = ffmpeg_audio(song, "pcm"), ffmpeg_audio(song, "packets")
+
+    out = embed_cover(song, cover, tmp_path / "out" / song.name)
+
+    assert out == tmp_path / "out" / song.name
+    assert read_front_cover(out) == cover.read_bytes()
+    pictures = all_pictures(out)
+    assert (3, old_front) not in pictures and pictures.count((3, cover.read_bytes())) <= 1
+    if ext != ".m4a":  # MP4 has no picture types: the second covr is the kept back cover
+        assert (4, back) in pictures
+    assert other_tags(out) == before[1]
+    assert read_song_tags(out) == before[2]
+    assert ffmpeg_audio(out, "pcm") == pcm and len(pcm) > 100_000
+    assert ffmpeg_audio(out, "packets") == packets
+    assert sha(song) == before[0]  # the original is only read
+    assert temp_files(tmp_path / "out") == [] and temp_files(tmp_path) == []
+
+
+@pytest.mark.parametrize("ext", CONTAINERS)
+def test_embed_into_an_untagged_file_and_in_place(ext, plain, tmp_path):
+    song = tmp_path / f"plain{ext}"
+    shutil.copyfile(plain[ext], song)
+    os.chmod(song, 0o640)
+    pcm = ffmpeg_audio(song, "pcm")
+    first, second = tmp_path / "a.jpg", tmp_path / "b.jpg"
+    first.write_bytes(image_bytes(RED, size=(64, 64)))
+    second.write_bytes(image_bytes(GREEN, size=(64, 64)))
+
+    assert embed_cover(song, first, song) == song
+    assert read_front_cover(song) == first.read_bytes()
+    embed_cover(song, second, song)  # again: the front cover is replaced, not added
+    assert [data for kind, data in all_pictures(song) if kind == 3] == [second.read_bytes()]
+    assert ffmpeg_audio(song, "pcm") == pcm
+    assert os.stat(song).st_mode & 0o777 == 0o640  # the file keeps its permissions
+    assert temp_files(tmp_path) == []
+
+
+def test_id3v23_stays_v23(plain, tmp_path):
+    from mutagen.id3 import ID3
+
+    song = tmp_path / "v23.mp3"
+    shutil.copyfile(plain[".mp3"], song)
+    tag_everything(song, image_bytes(RED), image_bytes(GREEN), id3_version=3)
+    assert ID3(song).version[:2] == (2, 3)
+    before = read_song_tags(song)
+    embed_cover(song, _jpeg(tmp_path), tmp_path / "out.mp3")
+    assert ID3(tmp_path / "out.mp3").version[:2] == (2, 3)
+    assert read_song_tags(tmp_path / "out.mp3") == before
+
+
+def _jpeg(folder: Path) -> Path:
+    cover = folder / "cover.jpg"
+    cover.write_bytes(image_bytes(BLUE))
+    return cover
+
+
+@pytest.fixture
+def song(plain, tmp_path) -> Path:
+    path = tmp_path / "song.flac"
+    shutil.copyfile(plain[".flac"], path)
+    return path
+
+
+def _refused(song: Path, cover: Path, out: Path, match: str) -> None:
+    """embed_cover raises a SongFileError matching ``match``; nothing changed or left behind."""
+    before = sha(song) if song.is_file() else None
+    existed = out.exists()
+    out_before = sha(out) if out.is_file() else None
+    with pytest.raises(SongFileError, match=match):
+        embed_cover(song, cover, out)
+    assert (sha(song) if song.is_file() else None) == before
+    assert out.exists() == existed and (sha(out) if out.is_file() else None) == out_before
+    for folder in {song.parent, out.parent if out.parent.is_dir() else song.parent}:
+        assert temp_files(folder) == []
+
+
+@pytest.mark.parametrize(
+    "name, content, match",
+    [
+        ("text.mp3", b"not audio at all, only words", r"text\.mp3"),
+        ("empty.flac", b"", r"empty\.flac: the file is empty"),
+        ("noise.ogg", os.urandom(4096), r"noise\.ogg"),
+        ("cover.m4a", image_bytes(RED), r"cover\.m4a"),
+    ],
+)
+def test_non_audio_songs_are_refused(name, content, match, tmp_path):
+    bad = tmp_path / name
+    bad.write_bytes(content)
+    _refused(bad, _jpeg(tmp_path), tmp_path / f"out-{name}", match)
+
+
+def test_corrupt_songs_are_refused(plain, tmp_path):
+    # a FLAC whose metadata is cut short, an MP3 with a broken ID3 header
+    flac = tmp_path / "cut.flac"
+    flac.write_bytes(plain[".flac"].read_bytes()[:60])
+    _refused(flac, _jpeg(tmp_path), tmp_path / "out.flac", r"cut\.flac")
+    mp3 = tmp_path / "badid3.mp3"
+    mp3.write_bytes(b"ID3\x04\x00\x00\x7f\x7f\x7f\x7f" + b"\x00" * 64)
+    _refused(mp3, _jpeg(tmp_path), tmp_path / "out.mp3", r"badid3\.mp3")
+
+
+def test_unsupported_and_missing_songs(tmp_path):
+    aiff = tmp_path / "song.aiff"
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "sine=duration=0.5", str(aiff)]
+    subprocess.run(cmd, check=True)
+    _refused(aiff, _jpeg(tmp_path), tmp_path / "out.aiff", r"song\.aiff: AIFF files are not sup")
+    _refused(tmp_path / "gone.mp3", _jpeg(tmp_path), tmp_path / "o.mp3", r"not found.*gone\.mp3")
+
+
+def test_read_only_targets_are_refused(song, tmp_path):
+    cover = _jpeg(tmp_path)
+    os.chmod(song, 0o444)
+    _refused(song, cover, song, r"song\.flac: the file is read-only")
+    # a read-only song may still be copied with its cover
+    assert read_front_cover(embed_cover(song, cover, tmp_path / "copy.flac")) == cover.read_bytes()
+    existing = tmp_path / "kept.flac"
+    shutil.copyfile(song, existing)
+    os.chmod(existing, 0o444)
+    _refused(song, cover, existing, r"kept\.flac: the file is read-only")
+
+
+def test_unwritable_outputs_are_refused(song, tmp_path):
+    cover = _jpeg(tmp_path)
+    _refused(song, cover, tmp_path / "song.mp3", r"FLAC song .* use the extension \.flac")
+    (tmp_path / "folder.flac").mkdir()
+    _refused(song, cover, tmp_path / "folder.flac", r"folder\.flac: it is a folder")
+    (tmp_path / "afile").write_text("a file, not a folder")
+    _refused(song, cover, tmp_path / "afile" / "out.flac", r"cannot write the cover into")
+
+
+def test_bad_covers_are_refused(song, tmp_path, monkeypatch):
+    cases = {
+        "words.jpg": (b"this is not an image", "not a readable JPEG or PNG"),
+        "cover.gif": (image_bytes(RED, fmt="GIF"), "is GIF, not JPEG or PNG"),
+        "cut.jpg": (image_bytes(RED, size=(200, 200))[:300], "not a readable JPEG or PNG"),
+        "cut.png": (image_bytes(RED, size=(200, 200), fmt="PNG")[:80], "not a readable JPEG"),
+        "empty.png": (b"", "not a readable JPEG or PNG"),
+    }
+    for name, (data, match) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        _refused(song, tmp_path / name, tmp_path / "out.flac", f"{name}.*{match}")
+        _refused(song, tmp_path / name, song, f"{name}.*{match}")
+    _refused(song, tmp_path / "missing.png", tmp_path / "out.flac", r"missing\.png")
+    big = tmp_path / "big.jpg"
+    big.write_bytes(image_bytes(RED, size=(64, 64)))
+    monkeypatch.setattr("albumcover.songfile.MAX_COVER_BYTES", 100)
+    _refused(song, big, tmp_path / "out.flac", r"big\.jpg is \d+ bytes; .* at most 100")
+    assert MAX_COVER_BYTES >= 10_000_000  # a distributor export (10 MB) fits
+
+
+def test_read_song_tags_of_every_container(plain, tmp_path):
+    from mutagen.id3 import ID3, TCON, TDRC, TIT2, TPE1, TPE2, TPOS, TRCK
+    from mutagen.mp4 import MP4
+
+    mp3 = tmp_path / "t.mp3"
+    shutil.copyfile(plain[".mp3"], mp3)
+    id3 = ID3()
+    for frame, text in ((TIT2, "Night"), (TPE1, "Ana"), (TPE2, "Various"), (TCON, "(17)")):
+        id3.add(frame(encoding=3, text=[text]))
+    id3.add(TDRC(encoding=3, text=["1999-02-03"]))
+    id3.add(TRCK(encoding=3, text=["04/11"]))
+    id3.add(TPOS(encoding=3, text=["2"]))
+    id3.save(mp3)
+    tags = read_song_tags(mp3)
+    assert tags == SongTags(
+        title="Night",
+        artist="Ana",
+        album_artist="Various",
+        date="1999-02-03",
+        genre="Rock",  # the ID3v1 genre number resolved
+        track_number=4,
+        track_total=11,
+        disc_number=2,
+    )
+    assert tags.year == 1999
+
+    m4a = tmp_path / "t.m4a"
+    shutil.copyfile(plain[".m4a"], m4a)
+    audio = MP4(m4a)
+    audio["\xa9nam"], audio["\xa9day"], audio["\xa9gen"] = ["M"], ["2004-05-12T07:00:00Z"], ["Pop"]
+    audio["trkn"], audio["disk"] = [(1, 9)], [(1, 2)]
+    audio.save()
+    tags = read_song_tags(m4a)
+    assert (tags.title, tags.year, tags.genre, tags.track_number, tags.track_total) == (
+        "M",
+        2004,
+        "Pop",
+        1,
+        9,
+    )
+    assert (tags.disc_number, tags.disc_total) == (1, 2)
+
+    flac = tmp_path / "t.flac"
+    shutil.copyfile(plain[".flac"], flac)
+    from mutagen.flac import FLAC
+
+    audio = FLAC(flac)
+    audio["TITLE"], audio["YEAR"], audio["GENRE"] = "F", "1987", ["Jazz", "Blues"]
+    audio["TRACKNUMBER"], audio["TRACKTOTAL"] = "7", "10"
+    audio.save()
+    tags = read_song_tags(flac)
+    assert (tags.title, tags.date, tags.year, tags.genre) == ("F", "1987", 1987, "Jazz; Blues")
+    assert (tags.track_number, tags.track_total) == (7, 10)
+    assert read_song_tags(plain[".wav"]) == SongTags()
+
+
+def test_read_song_tags_errors(tmp_path):
+    bad = tmp_path / "bad.opus"
+    bad.write_text("hello")
+    with pytest.raises(SongFileError, match=r"bad\.opus"):
+        read_song_tags(bad)
+    with pytest.raises(SongFileError, match=r"not found.*nope\.mp3"):
+        read_song_tags(tmp_path / "nope.mp3")
+
+
+@pytest.mark.parametrize(
+    "date, year",
+    [
+        ("2004", 2004),
+        ("2004-05-12", 2004),
+        ("12/05/1987", 1987),
+        ("2004-05-12T07:00:00Z", 2004),
+        ("20040512", 2004),
+        ("May 1971", 1971),
+        ("", None),
+        ("n/a", None),
+        ("12345", None),
+    ],
+)
+def test_year_of(date, year):
+    assert year_of(date) == year
