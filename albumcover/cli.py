@@ -14,6 +14,15 @@ import logging
 import math
 import sys
 
+from .release import (
+    _album_release,
+    _releasing,
+    add_check_parser,
+    add_release_arguments,
+    check_release_arguments,
+    release,
+    run_release_only,
+)
 from .tagger import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, MODELS
 
 PROG = "albumcover"
@@ -190,6 +199,7 @@ def add_cover_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--tagger", default=DEFAULT_MODEL, choices=MODELS)
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if any)")
+    add_release_arguments(parser)
     parser.set_defaults(func=run_cover)
     return parser
 
@@ -228,7 +238,9 @@ def _cover_songs(args: argparse.Namespace) -> list:
         song = SongInfo(
             title=args.title, artist=args.artist, date=args.date, category=args.category
         )
-        if path.is_dir():
+        if path.is_dir() and _releasing(args):
+            songs.append(_album_release(path, args))
+        elif path.is_dir():
             if args.title:
                 raise ValueError(
                     f"--title names one song, but {path} is a folder: each track's title is read "
@@ -268,12 +280,15 @@ def run_cover(args: argparse.Namespace) -> int:
     )
     try:
         settings.validate()
+        check_release_arguments(args)
         songs = _cover_songs(args)
         if args.prompt is not None and not args.prompt.strip():
             raise ValueError("--prompt is empty")
     except ValueError as e:
         print(f"{PROG} cover: error: {e}", file=sys.stderr)
         return 2
+    if args.image is not None:
+        return run_release_only(args, songs)
     generator = None
     try:
         if not args.prompt_only:
@@ -290,7 +305,7 @@ def run_cover(args: argparse.Namespace) -> int:
         return 1
     out = Path(args.out)
     status = 0
-    for path, song in songs:
+    for path, song, *album in songs:  # album: [(folder, tracks)] for a whole-album release
         try:
             description = describe_song(
                 path,
@@ -315,10 +330,13 @@ def run_cover(args: argparse.Namespace) -> int:
             status = 1
             continue
         out.mkdir(parents=True, exist_ok=True)
+        stem = album[0][0].name if album else path.stem
         for cover in covers:
-            target = out / f"{path.stem}-{cover.seed}.png"
+            target = out / f"{stem}-{cover.seed}.png"
             cover.image.save(target)
             print(f"  wrote {target}", flush=True)
+        if _releasing(args):  # the first painting is the one released
+            status = max(status, release(covers[0].image, path, song, args, *album))
     return status
 
 
@@ -330,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_tag_parser(subparsers)
     add_cover_parser(subparsers)
+    add_check_parser(subparsers)
     return parser
 
 
