@@ -10,6 +10,9 @@ images lives in the library. Configuration comes from environment variables, rea
     ALBUMCOVER_IMAGE_SIZE      default width and height of the covers in pixels (default 512)
     ALBUMCOVER_MAX_UPLOAD_MB   largest accepted upload (default 50)
     ALBUMCOVER_QUEUE_SIZE      requests allowed to wait in the queue (default 16)
+    ALBUMCOVER_UPSCALER        diffusers x4 upscaler for the 3000-px export (Hub id or folder,
+                               e.g. stabilityai/stable-diffusion-x4-upscaler); used only with a
+                               GPU, else (and by default) Lanczos + a light sharpen
 
 plus gradio's own GRADIO_SERVER_NAME / GRADIO_SERVER_PORT. Run ``python app.py [--share]``.
 """
@@ -38,6 +41,7 @@ from albumcover.generator import MIN_SIZE, Cover, CoverGenerator, GenerationSett
 from albumcover.pipeline import describe_song, make_covers
 from albumcover.prompts import CATEGORIES, DEFAULT_NEGATIVE_PROMPT, DEFAULT_STYLE, STYLES, SongInfo
 from albumcover.tagger import Tagger
+from release_ui import build_release_panel
 
 # Headless server: no GUI backend, ever. The taggram is drawn on an explicit Agg canvas (no
 # pyplot state shared between request threads); this also covers any pyplot use downstream.
@@ -84,6 +88,7 @@ IMAGE_SIZE = _env_int(
 )
 MAX_UPLOAD_MB = _env_int("ALBUMCOVER_MAX_UPLOAD_MB", 50, minimum=1)
 QUEUE_SIZE = _env_int("ALBUMCOVER_QUEUE_SIZE", 16, minimum=1)
+UPSCALER = os.environ.get("ALBUMCOVER_UPSCALER", "").strip() or None
 
 AUTO_CATEGORY = "auto (from the audio)"
 MAX_FIELD_CHARS = 200  # title, artist, date: longer is a paste accident, not a song title
@@ -150,6 +155,7 @@ def build_demo(
     *,
     model: str = MODEL,
     image_size: int = IMAGE_SIZE,
+    upscaler=None,
 ) -> gr.Blocks:
     """The Blocks UI around loaded models; ``generator`` may be the error that stopped it loading,
     in which case Analyze still works and Generate says what went wrong and how to fix it."""
@@ -288,11 +294,20 @@ def build_demo(
             [tags, prompt, inferred, taggram],
             api_name="analyze",
         )
-        generate_btn.click(
+        generated = generate_btn.click(
             generate,
             [prompt, negative, steps, guidance, seed, randomize, num_images, width, height],
             gallery,
             api_name="generate",
+        )
+        build_release_panel(
+            audio=audio,
+            title=title,
+            artist=artist,
+            gallery=gallery,
+            generated=generated,
+            upscaler=upscaler,
+            gpu=gpu,
         )
         # a UI nicety, not an API endpoint
         randomize.change(
@@ -303,6 +318,25 @@ def build_demo(
             queue=False,
         )
     return demo
+
+
+def load_upscaler(model: str | None):
+    """The diffusers x4 upscaler when one is configured and a GPU is here, else None (Lanczos)."""
+    if model is None:
+        return None
+    import torch
+
+    zero_gpu = bool(os.environ.get("SPACES_ZERO_GPU"))  # a GPU only inside @spaces.GPU calls
+    if not torch.cuda.is_available() and not zero_gpu:
+        log.warning("ALBUMCOVER_UPSCALER=%s needs a GPU; none here, exports use Lanczos", model)
+        return None
+    from albumcover.export import DiffusionUpscaler, ExportError
+
+    try:
+        return DiffusionUpscaler.from_pretrained(model, device="cuda")
+    except (ExportError, RuntimeError) as e:
+        log.error("upscaler %r did not load, exports use Lanczos: %s", model, e)
+        return None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -322,7 +356,7 @@ def main(argv: list[str] | None = None) -> None:
     except (ValueError, RuntimeError) as e:  # unknown name, unreadable or unreachable weights
         raise SystemExit(f"cannot load the Musicnn tagger (ALBUMCOVER_TAGGER={TAGGER}): {e}") from e
     generator = load_generator(MODEL, LORA, SAFETY_CHECKER)
-    demo = build_demo(tagger, genre_tagger, generator)
+    demo = build_demo(tagger, genre_tagger, generator, upscaler=load_upscaler(UPSCALER))
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
     # host/port None: gradio reads GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (set on Spaces)
     demo.launch(
