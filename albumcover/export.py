@@ -152,7 +152,7 @@ class DiffusionUpscaler:
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = torch.float16 if device.startswith("cuda") else torch.float32
         try:
-            pipe = StableDiffusionUpscalePipeline.from_pretrained(model, torch_dtype=dtype)
+            pipe = StableDiffusionUpscalePipeline.from_pretrained(model, dtype=dtype)
         except (OSError, ValueError) as e:
             raise ExportError(f"cannot load the upscaler {model!r}: {e}") from e
         pipe = pipe.to(device)
