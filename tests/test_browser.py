@@ -80,3 +80,52 @@ def test_upload_analyze_edit_generate(page, server, clip_path, tmp_path):
     assert (tmp_path / "app.png").stat().st_size > 10_000
     # what the browser sent is what was painted: the edited prompt, the steps set in Advanced
     assert f"3 steps: {edited!r}" in server.log()
+
+
+def test_letter_export_and_download(page, server, clip_path, tmp_path):
+    """After Generate: the first painting is lettered with the form's title, re-lettered on
+    demand, exported (check report shown) and downloaded, then the song with its cover."""
+    from PIL import Image
+    from playwright.sync_api import expect
+
+    from albumcover.songfile import read_front_cover
+
+    page.goto(server.url)
+    page.locator("#song input[type=file]").set_input_files(str(clip_path))
+    page.locator("#title").get_by_role("textbox").fill("Night Drive")
+    page.locator("#artist").get_by_role("textbox").fill("Ana")
+    page.locator("#prompt").get_by_role("textbox").fill("a neon city at night")
+    page.locator("#generate").click()
+
+    letter_title = page.locator("#letter-title").get_by_role("textbox")
+    expect(letter_title).to_have_value("Night Drive", timeout=TIMEOUT_MS)
+    preview = page.locator("#lettered img")
+    expect(preview).to_be_visible()
+    expect(page.locator("#letter-info")).to_contain_text("contrast")
+    first_preview = preview.get_attribute("src")
+    letter_title.fill("Nachtfahrt")
+    page.locator("#letter").click()
+    expect(preview).not_to_have_attribute("src", first_preview)  # re-lettered, not repainted
+
+    page.locator("#export").click()
+    report = page.locator("#check-report").get_by_role("textbox")
+    expect(report).to_have_value(re.compile(r"PASS[\s\S]*upscaler: lanczos"))
+    link = page.locator("#export-file a[download]").first
+    expect(link).to_be_visible()
+    with page.expect_download() as download:
+        link.click()
+    cover = tmp_path / "cover.jpg"
+    download.value.save_as(cover)
+    with Image.open(cover) as image:
+        assert image.size == (3000, 3000) and image.format == "JPEG"
+        assert b"Title: Nachtfahrt\nArtist: Ana" in image.info["comment"]
+
+    page.locator("#embed").click()
+    song_link = page.locator("#song-file a[download]").first
+    expect(song_link).to_be_visible()
+    with page.expect_download() as download:
+        song_link.click()
+    song = tmp_path / download.value.suggested_filename
+    download.value.save_as(song)
+    assert song.suffix == clip_path.suffix
+    assert read_front_cover(song) == cover.read_bytes()
