@@ -11,13 +11,12 @@ installed font has is dropped and reported, never drawn as a box.
 
 from __future__ import annotations
 
-import functools
 import logging
 import unicodedata
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image, ImageColor, ImageDraw, ImageFont
+from PIL import Image, ImageColor, ImageDraw
 
 from . import fonts
 from .contrast import (
@@ -29,7 +28,16 @@ from .contrast import (
     sample,
     worst,
 )
-from .fonts import FontFile
+from .typesetting import (
+    Placement,
+    box_union,
+    is_rtl,
+    measure,
+    pil_font,
+    place,
+    segments,
+    wrap,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +47,6 @@ MAX_CHARS = 200  # per field: longer is a paste accident, and cannot be set legi
 MAX_TITLE_LINES = 3
 MAX_ARTIST_LINES = 2
 SAFE_MARGIN = 0.06  # fraction of the side kept clear on each side (distributors ask for 5 %)
-LINE_PITCH = 1.22  # baseline to baseline, in font sizes
 SHRINK = 0.92  # font size step while fitting
 MIN_TITLE = 0.02  # smallest title size, as a fraction of the side
 
@@ -48,45 +55,38 @@ class LetteringError(ValueError):
     """Bad lettering input (names the field and what is allowed), or text that cannot fit."""
 
 
-@dataclass(frozen=True)
-class _Placement:
-    region: tuple[float, float, float, float]  # fractions of the safe area: x0, y0, x1, y1
-    align: str  # left | center | right
-    valign: str  # top | middle | bottom
-
-
 # layout -> (placements to choose from, largest title size as a fraction of the side,
 # artist size relative to the title)
-_LAYOUTS: dict[str, tuple[tuple[_Placement, ...], float, float]] = {
-    "top": ((_Placement((0, 0, 1, 0.32), "center", "top"),), 0.10, 0.45),
-    "bottom": ((_Placement((0, 0.68, 1, 1), "center", "bottom"),), 0.10, 0.45),
-    "center": ((_Placement((0, 0.2, 1, 0.8), "center", "middle"),), 0.16, 0.4),
+_LAYOUTS: dict[str, tuple[tuple[Placement, ...], float, float]] = {
+    "top": ((Placement((0, 0, 1, 0.32), "center", "top"),), 0.10, 0.45),
+    "bottom": ((Placement((0, 0.68, 1, 1), "center", "bottom"),), 0.10, 0.45),
+    "center": ((Placement((0, 0.2, 1, 0.8), "center", "middle"),), 0.16, 0.4),
     "corner": (
         (
-            _Placement((0, 0, 0.55, 0.25), "left", "top"),
-            _Placement((0.45, 0, 1, 0.25), "right", "top"),
-            _Placement((0, 0.75, 0.55, 1), "left", "bottom"),
-            _Placement((0.45, 0.75, 1, 1), "right", "bottom"),
+            Placement((0, 0, 0.55, 0.25), "left", "top"),
+            Placement((0.45, 0, 1, 0.25), "right", "top"),
+            Placement((0, 0.75, 0.55, 1), "left", "bottom"),
+            Placement((0.45, 0.75, 1, 1), "right", "bottom"),
         ),
         0.055,
         0.6,
     ),
     "stacked": (
         (
-            _Placement((0, 0, 1, 0.48), "left", "top"),
-            _Placement((0, 0.52, 1, 1), "left", "bottom"),
+            Placement((0, 0, 1, 0.48), "left", "top"),
+            Placement((0, 0.52, 1, 1), "left", "bottom"),
         ),
         0.14,
         0.38,
     ),
     # title at the top, artist at the bottom: two blocks
     "split": (
-        (_Placement((0, 0, 1, 0.3), "center", "top"),),
+        (Placement((0, 0, 1, 0.3), "center", "top"),),
         0.10,
         0.45,
     ),
 }
-_SPLIT_ARTIST = _Placement((0, 0.84, 1, 1), "center", "bottom")
+_SPLIT_ARTIST = Placement((0, 0.84, 1, 1), "center", "bottom")
 
 
 @dataclass(frozen=True)
@@ -151,192 +151,6 @@ def _choice(name: str, value, allowed: tuple[str, ...]) -> str:
     return value
 
 
-# --- measuring and laying out lines --------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=512)
-def _pil_font(font: FontFile, size: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(
-        str(font.path), size, index=font.index, layout_engine=ImageFont.Layout.RAQM
-    )
-
-
-def _is_rtl(text: str) -> bool:
-    """The paragraph direction: that of the first strong character (UAX #9, P2-P3)."""
-    for char in text:
-        kind = unicodedata.bidirectional(char)
-        if kind in ("R", "AL"):
-            return True
-        if kind == "L":
-            return False
-    return False
-
-
-@dataclass(frozen=True)
-class _Line:
-    segments: tuple[tuple[str, FontFile], ...]  # visual order
-    size: int
-    stroke: int
-    ink: tuple[int, int, int, int]  # relative to the pen at (0, baseline)
-    offsets: tuple[int, ...]  # pen x of each segment
-
-
-def _segments(text: str, face: str) -> tuple[list[tuple[str, FontFile]], str]:
-    """Runs of ``text`` with the font each is drawn in, and the characters dropped."""
-    whole = fonts.font_for(text, face)
-    if whole is not None:
-        return [(text, whole)], ""
-    runs: list[tuple[str, FontFile]] = []
-    dropped = []
-    current: FontFile | None = None
-    for char in text:
-        if not fonts.needs_glyph(char):
-            font = current or fonts.face_file(face)  # spaces and marks join the running font
-        else:
-            font = fonts.font_for_char(char, face)
-            if font is None:
-                dropped.append(char)
-                continue
-        if runs and font == runs[-1][1]:
-            runs[-1] = (runs[-1][0] + char, font)
-        else:
-            runs.append((char, font))
-        current = font
-    return runs, "".join(dict.fromkeys(dropped))
-
-
-@functools.lru_cache(maxsize=4096)
-def _measure(text: str, face: str, size: int, stroke: int) -> tuple[_Line, str]:
-    runs, dropped = _segments(text, face)
-    if _is_rtl(text):
-        runs = runs[::-1]  # raqm orders each run; runs themselves go right to left
-    x = 0
-    x0 = y0 = 10**9
-    x1 = y1 = -(10**9)
-    offsets = []
-    for run, font in runs:
-        pil = _pil_font(font, size)
-        left, top, right, bottom = pil.getbbox(run, anchor="ls", stroke_width=stroke)
-        if right > left:
-            x0, y0, x1, y1 = min(x0, x + left), min(y0, top), max(x1, x + right), max(y1, bottom)
-        offsets.append(x)
-        x += round(pil.getlength(run))
-    if x1 < x0:  # nothing drawable
-        x0 = y0 = x1 = y1 = 0
-    return _Line(tuple(runs), size, stroke, (x0, y0, x1, y1), tuple(offsets)), dropped
-
-
-def _width(text: str, face: str, size: int, stroke: int) -> int:
-    ink = _measure(text, face, size, stroke)[0].ink
-    return ink[2] - ink[0]
-
-
-def _wrap(text: str, face: str, size: int, stroke: int, width: int, max_lines: int):
-    """Greedy word wrap to ``width`` pixels; a word wider than a line is broken between
-    characters (how CJK wraps anyway). None when it needs more than ``max_lines`` lines."""
-    if not text:
-        return []
-    lines: list[str] = []
-    line = ""
-    for word in text.split(" "):
-        candidate = f"{line} {word}" if line else word
-        if _width(candidate, face, size, stroke) <= width:
-            line = candidate
-            continue
-        if line:
-            lines.append(line)
-        line = ""
-        if _width(word, face, size, stroke) <= width:
-            line = word
-            continue
-        for char in word:  # break inside the word
-            if line and _width(line + char, face, size, stroke) > width:
-                lines.append(line)
-                line = ""
-            line += char
-        if len(lines) > max_lines:
-            return None
-    if line:
-        lines.append(line)
-    return lines if len(lines) <= max_lines else None
-
-
-@dataclass(frozen=True)
-class _Block:
-    lines: tuple[tuple[_Line, int, int], ...]  # line, pen x, baseline y (image pixels)
-    box: tuple[int, int, int, int]  # ink box of the whole block
-    title_box: tuple[int, int, int, int] | None
-    artist_box: tuple[int, int, int, int] | None
-    title_size: int
-    artist_size: int
-
-
-def _stack(parts, gap: int):
-    """Lines of several texts stacked top to bottom, baseline y relative to the first ink top.
-    ``parts``: [(lines, size)]; returns [(part index, line, y)] and the total ink height."""
-    placed = []
-    y = None
-    bottom = 0
-    for index, (lines, size) in enumerate(parts):
-        pitch = round(size * LINE_PITCH)
-        for i, line in enumerate(lines):
-            if y is None:
-                y = -line.ink[1]  # first ink top at 0
-            elif i == 0:
-                y = bottom + gap - line.ink[1]
-            else:
-                y += pitch
-            placed.append((index, line, y))
-            bottom = max(bottom, y + line.ink[3])
-    return placed, bottom
-
-
-def _box_union(boxes):
-    boxes = [b for b in boxes if b is not None]
-    if not boxes:
-        return None
-    return (
-        min(b[0] for b in boxes),
-        min(b[1] for b in boxes),
-        max(b[2] for b in boxes),
-        max(b[3] for b in boxes),
-    )
-
-
-def _place(parts, region, placement: _Placement, gap: int, rtl: bool):
-    """Position stacked ``parts`` in ``region`` (pixels); None when they do not fit."""
-    rx0, ry0, rx1, ry1 = region
-    placed, height = _stack(parts, gap)
-    if height > ry1 - ry0 or not placed:
-        return None
-    if placement.valign == "top":
-        top = ry0
-    elif placement.valign == "bottom":
-        top = ry1 - height
-    else:
-        top = ry0 + (ry1 - ry0 - height) // 2
-    align = placement.align
-    if rtl and align != "center":  # a right-to-left title reads from the other side
-        align = "right" if align == "left" else "left"
-    out = []
-    boxes: dict[int, list] = {}
-    for index, line, y in placed:
-        ink_w = line.ink[2] - line.ink[0]
-        if ink_w > rx1 - rx0:
-            return None
-        if align == "left":
-            x = rx0 - line.ink[0]
-        elif align == "right":
-            x = rx1 - line.ink[2]
-        else:
-            x = rx0 + (rx1 - rx0 - ink_w) // 2 - line.ink[0]
-        baseline = top + y
-        out.append((index, line, x, baseline))
-        box = (x + line.ink[0], baseline + line.ink[1], x + line.ink[2], baseline + line.ink[3])
-        boxes.setdefault(index, []).append(box)
-    return out, {i: _box_union(b) for i, b in boxes.items()}
-
-
 def _fit(title, artist, face, stroke, side, region, placement, title_max, ratio):
     """The largest title size (shrinking by :data:`SHRINK`) at which both texts wrap into the
     region; None when even :data:`MIN_TITLE` does not fit."""
@@ -344,7 +158,7 @@ def _fit(title, artist, face, stroke, side, region, placement, title_max, ratio)
     width = rx1 - rx0
     size = max(1, round(title_max * side))
     floor = max(6, round(MIN_TITLE * side))
-    rtl = _is_rtl(title or artist)
+    rtl = is_rtl(title or artist)
     while size >= floor:
         artist_size = max(5, round(size * ratio))
         parts = []
@@ -356,13 +170,13 @@ def _fit(title, artist, face, stroke, side, region, placement, title_max, ratio)
             if not text:
                 parts.append(([], sz))
                 continue
-            lines = _wrap(text, face, sz, stroke, width, max_lines)
+            lines = wrap(text, face, sz, stroke, width, max_lines)
             if lines is None:
                 ok = False
                 break
-            parts.append(([_measure(t, face, sz, stroke)[0] for t in lines], sz))
+            parts.append(([measure(t, face, sz, stroke)[0] for t in lines], sz))
         if ok:
-            placed = _place(parts, region, placement, round(size * 0.35), rtl)
+            placed = place(parts, region, placement, round(size * 0.35), rtl)
             if placed is not None:
                 return placed, size, artist_size
         size = int(size * SHRINK)
@@ -390,7 +204,7 @@ def _detail(detail: np.ndarray, box, width: int, height: int) -> float:
     return float(patch.mean() + patch.std())
 
 
-def _region(placement: _Placement, width: int, height: int) -> tuple[int, int, int, int]:
+def _region(placement: Placement, width: int, height: int) -> tuple[int, int, int, int]:
     mx, my = int(np.ceil(SAFE_MARGIN * width)), int(np.ceil(SAFE_MARGIN * height))
     sw, sh = width - 2 * mx, height - 2 * my
     fx0, fy0, fx1, fy1 = placement.region
@@ -438,7 +252,7 @@ def letter_cover(
     side = min(width, height)
     stroke = max(1, round(side * 0.004)) if backing == "outline" else 0
 
-    dropped = "".join(dict.fromkeys(_segments(title, face)[1] + _segments(artist, face)[1]))
+    dropped = "".join(dict.fromkeys(segments(title, face)[1] + segments(artist, face)[1]))
     if dropped:
         log.warning("no installed font has %r: left out of the lettering", dropped)
         title = "".join(c for c in title if c not in dropped).strip()
@@ -462,7 +276,7 @@ def letter_cover(
             if fit is None:
                 continue
             (lines, boxes), tsize, asize = fit
-            block = _box_union(boxes.values())
+            block = box_union(boxes.values())
             score = _detail(detail, block, width, height) + 0.002 * order
             if best is None or score < best[0]:
                 best = (score, name, lines, boxes, tsize, asize)
@@ -516,7 +330,7 @@ def _draw(base, name, face, lines, boxes, tsize, asize, wanted, backing, stroke,
     # the pixels behind the text: each block's ink box with a margin (split: two blocks)
     blocks = [boxes[i] for i in sorted(boxes)]
     if name != "split":
-        blocks = [_box_union(blocks)]
+        blocks = [box_union(blocks)]
     areas = [_pad(b, pad, width, height) for b in blocks]
     samples = np.concatenate([sample(pixels, a) for a in areas]).astype(np.float64)
 
@@ -550,7 +364,7 @@ def _draw(base, name, face, lines, boxes, tsize, asize, wanted, backing, stroke,
             draw.text(
                 (x + offset, baseline),
                 run,
-                font=_pil_font(font_file, line.size),
+                font=pil_font(font_file, line.size),
                 fill=color,
                 anchor="ls",
                 stroke_width=stroke,

@@ -7,14 +7,8 @@ from PIL import Image, ImageFilter, ImageFont, features
 
 from albumcover import fonts
 from albumcover.contrast import contrast_ratio
-from albumcover.lettering import (
-    LAYOUTS,
-    LINE_PITCH,
-    LetteringError,
-    _pil_font,
-    letter,
-    letter_cover,
-)
+from albumcover.lettering import LAYOUTS, LetteringError, letter, letter_cover
+from albumcover.typesetting import LINE_PITCH, pil_font
 
 from .covers_art import art, half_busy
 
@@ -62,7 +56,7 @@ def test_raqm_and_fonts_are_installed():
     for face in fonts.FACES:
         path = fonts.face_file(face).path
         assert path.is_file() and "dejavu" not in str(path).lower(), (face, path)
-    assert _pil_font(fonts.face_file("sans"), 20).layout_engine == ImageFont.Layout.RAQM
+    assert pil_font(fonts.face_file("sans"), 20).layout_engine == ImageFont.Layout.RAQM
 
 
 @pytest.mark.parametrize("kind", ["light", "dark", "mid", "busy", "photo"])
@@ -102,10 +96,10 @@ def test_complex_scripts_are_shaped():
     """Arabic letters join (the shaped word is narrower than its letters set one by one) and
     the Devanagari i-matra is drawn before its consonant."""
     word = "القيادة"
-    arabic = _pil_font(fonts.font_for(word, "sans"), 100)
+    arabic = pil_font(fonts.font_for(word, "sans"), 100)
     isolated = sum(arabic.getlength(c) for c in word)
     assert arabic.getlength(word) < 0.9 * isolated
-    hindi = _pil_font(fonts.font_for("कि", "sans"), 100)
+    hindi = pil_font(fonts.font_for("कि", "sans"), 100)
     ki = np.asarray(hindi.getmask("कि")).reshape(hindi.getmask("कि").size[::-1])
     ka = np.asarray(hindi.getmask("क")).reshape(hindi.getmask("क").size[::-1])
     assert ki.shape[1] > ka.shape[1]  # the matra adds a stroke on the left (ि before क)
