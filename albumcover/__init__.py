@@ -26,6 +26,13 @@ _EXPORTS = {
     "SongTags": "songfile",
     "embed_cover": "songfile",
     "read_song_tags": "songfile",
+    "letter": "lettering",
+    "letter_cover": "lettering",
+    "LetteringError": "lettering",
+    "ExportSettings": "export",
+    "ExportError": "export",
+    "export_cover": "export",
+    "check_cover": "check",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
