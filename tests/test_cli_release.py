@@ -164,3 +164,21 @@ def test_painted_and_lettered_end_to_end(album, tmp_path, capsys):
         b"Title: Intro\nArtist: Ana"
         in Image.open(tmp_path / "out" / "01 Intro.jpg").info["comment"]
     )
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_diffusion_upscaler_flag(album, tmp_path, capsys):
+    from .test_export import save_tiny_upscaler
+
+    model = save_tiny_upscaler(tmp_path / "x4")
+    small = tmp_path / "small.png"
+    art("photo", 64).save(small)
+    song = album / "01 Intro.mp3"
+    argv = ["cover", str(song), "--image", str(small), "--upscaler", str(model)]
+    assert main([*argv, "--export-size", "640", "--out", str(tmp_path / "out")]) == 0
+    assert f"upscaler: diffusion x4 ({model})" in capsys.readouterr().out
+    with Image.open(tmp_path / "out" / "01 Intro.jpg") as image:
+        assert image.size == (640, 640)
+    argv[-1] = str(tmp_path / "nowhere")
+    assert main([*argv, "--out", str(tmp_path / "out2")]) == 1
+    assert "cannot load the upscaler" in capsys.readouterr().err
