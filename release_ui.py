@@ -39,6 +39,23 @@ def _error(message: str) -> gr.Error:
     return gr.Error(message, print_exception=False)
 
 
+def _naming_unreadable(component, field: str):
+    """Make an upload PIL cannot open an error that names ``field``: gradio's own preprocessing
+    raises a bare PIL exception there, which clients see as an anonymous failure. (Wrapping the
+    instance's method, not subclassing: gradio writes a .pyi beside any module that subclasses
+    a component.)"""
+    original = component.preprocess
+
+    def preprocess(payload):
+        try:
+            return original(payload)
+        except (OSError, ValueError, SyntaxError) as e:  # PIL's errors for broken files
+            raise _error(f"{field}: not a readable image ({e})") from e
+
+    component.preprocess = preprocess
+    return component
+
+
 def _image(cover) -> Image.Image:
     if cover is None:
         raise _error(
@@ -195,14 +212,14 @@ def build_release_panel(*, audio, title, artist, gallery, generated, upscaler=No
     with gr.Accordion("Release: lettering, 3000-px export, the cover in the song", open=True):
         with gr.Row():
             with gr.Column():
+                # the file as uploaded (ICC profile, CMYK...): the export converts it properly
                 chosen = gr.Image(
-                    type="pil",
+                    type="filepath",
                     label="Cover to release (pick one in the gallery, or upload)",
-                    image_mode="RGB",
                     sources=["upload"],
-                    format="png",
                     elem_id="chosen",
                 )
+                _naming_unreadable(chosen, "cover")
                 letter_title = gr.Textbox(label="Lettering: title", elem_id="letter-title")
                 letter_artist = gr.Textbox(label="Lettering: artist", elem_id="letter-artist")
                 with gr.Row():

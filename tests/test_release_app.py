@@ -141,6 +141,10 @@ def test_bad_covers_and_songs_then_still_serves(client, painting, tmp_path):
         client.predict(handle_file(wide), "T", "A", api_name="/export")
     with pytest.raises(AppError, match="16x16 pixels; at least 64"):
         client.predict(handle_file(tiny), "T", "A", api_name="/export")
+    fake = tmp_path / "fake.png"
+    fake.write_text("not a picture")
+    with pytest.raises(AppError, match="cover: not a readable image"):
+        client.predict(handle_file(fake), "T", "A", api_name="/letter")
     words = tmp_path / "notes.mp3"
     words.write_text("not audio\n" * 100)
     with pytest.raises(AppError, match="notes.mp3"):
@@ -167,3 +171,12 @@ def test_nan_size_is_refused_by_name(client, painting):
     event = httpx.post(base, content=body, headers={"content-type": "application/json"}).json()
     stream = httpx.get(f"{base}/{event['event_id']}", timeout=120).text
     assert "event: error" in stream and "size must be a whole number" in stream, stream
+
+
+def test_cmyk_upload_is_exported_as_srgb(client, tmp_path):
+    cmyk = tmp_path / "print.jpg"
+    Image.new("CMYK", (300, 300), (0, 200, 200, 0)).save(cmyk)
+    exported, report = client.predict(handle_file(cmyk), "Print", "Ana", api_name="/export")
+    assert "PASS" in report
+    with Image.open(exported) as image:
+        assert image.mode == "RGB" and image.size == (3000, 3000)
