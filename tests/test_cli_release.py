@@ -182,3 +182,14 @@ def test_diffusion_upscaler_flag(album, tmp_path, capsys):
     argv[-1] = str(tmp_path / "nowhere")
     assert main([*argv, "--out", str(tmp_path / "out2")]) == 1
     assert "cannot load the upscaler" in capsys.readouterr().err
+
+
+def test_album_without_an_album_tag_needs_title(clip_path, painting, tmp_path, capsys):
+    folder = tmp_path / "untagged"
+    folder.mkdir()
+    ffmpeg(clip_path, folder / "01.mp3", "-map_metadata", "-1")
+    argv = ["cover", str(folder), "--image", str(painting), "--letter", "--out", str(tmp_path)]
+    assert main(argv) == 2
+    assert "no album title in the tracks' tags; give it with --title" in capsys.readouterr().err
+    assert main([*argv, "--title", "Demos", "--artist", "Ana"]) == 0
+    assert b"Title: Demos\nArtist: Ana" in Image.open(tmp_path / "untagged.jpg").info["comment"]
