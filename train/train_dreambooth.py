@@ -39,6 +39,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from albumcover.files import atomic_path, write_atomic
+
 from .imagefolder import (
     CoverDataset,
     DatasetError,
@@ -313,7 +315,9 @@ def save_checkpoint(accelerator, output_dir: Path, step: int, state: dict, limit
     """Save the full training state to ``output_dir/checkpoint-<step>`` atomically, then prune.
 
     The state goes to a hidden temp folder first; :data:`STATE_FILE` is written last and the
-    folder renamed, so a run killed mid-save leaves the previous checkpoints as they were.
+    folder renamed, so a run killed mid-save leaves the previous checkpoints as they were. (A
+    folder, not a file: ``albumcover.files`` writes files, so this one rename of a complete temp
+    folder is the folder-level counterpart of its temp + ``os.replace``.)
     """
     final = output_dir / f"checkpoint-{step}"
     tmp = output_dir / f".tmp-checkpoint-{step}"
@@ -387,9 +391,8 @@ def generate_class_images(args, accelerator, dtype: torch.dtype) -> None:
         for image in images:
             while (folder / f"class-{index:05d}.png").exists():
                 index += 1
-            tmp = folder / f".class-{index:05d}.png.tmp"
-            image.save(tmp, format="PNG")
-            tmp.rename(folder / f"class-{index:05d}.png")  # never a half-written image
+            with atomic_path(folder / f"class-{index:05d}.png") as tmp:  # never half-written
+                image.save(tmp, format="PNG")
     del pipe
     _free_memory()
 
@@ -942,7 +945,8 @@ class Trainer:
                 ).images[0]
                 images.append(image)
                 paths.append(folder / f"{i:02d}.png")
-                image.save(paths[-1])
+                with atomic_path(paths[-1]) as tmp:
+                    image.save(tmp, format="PNG")
         self.validation_images = paths
         logger.info("validation images: %s", folder)
         for tracker in accelerator.trackers:
@@ -1041,7 +1045,7 @@ class Trainer:
             pipe.save_pretrained(self.output_dir)
             del pipe
             info.update(use_ema=args.use_ema, train_text_encoder=args.train_text_encoder)
-        (self.output_dir / OUTPUT_INFO).write_text(json.dumps(info, indent=2) + "\n")
+        write_atomic(self.output_dir / OUTPUT_INFO, json.dumps(info, indent=2) + "\n")
         logger.info("saved the %s model to %s", info["kind"], self.output_dir)
 
     def _validate_output(self, step: int) -> None:

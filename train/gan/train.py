@@ -25,6 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from albumcover.files import atomic_path, write_atomic
+
+from ..outputs import prepare_output_dir
 from .checkpoint import (
     LATEST,
     CheckpointError,
@@ -81,6 +84,11 @@ def parse_args(input_args: Sequence[str] | None = None) -> argparse.Namespace:
         "--resume_from_checkpoint",
         default=None,
         help="a checkpoint path, or 'latest' (the newest in --output_dir; fresh start if none)",
+    )
+    parser.add_argument(
+        "--overwrite_output_dir",
+        action="store_true",
+        help="replace another run found in --output_dir (without it, such a folder is refused)",
     )
     parser.add_argument("--mixed_precision", choices=tuple(AMP_DTYPES), default="no")
     parser.add_argument("--sample_steps", type=int, default=500, help="fixed-noise grid period")
@@ -283,7 +291,8 @@ def _set_rng_state(state: dict, noise: torch.Generator) -> None:
     )
 
 
-def _find_resume(args: argparse.Namespace) -> dict | None:
+def _find_resume(args: argparse.Namespace) -> Path | None:
+    """The checkpoint file ``--resume_from_checkpoint`` names (None: a fresh start)."""
     if args.resume_from_checkpoint is None:
         return None
     if args.resume_from_checkpoint == LATEST:
@@ -291,8 +300,8 @@ def _find_resume(args: argparse.Namespace) -> dict | None:
         if not pointer.exists():
             logger.info("no checkpoint in %s yet: starting a fresh run", args.output_dir)
             return None
-        return load_checkpoint(pointer)
-    return load_checkpoint(resolve_checkpoint(args.resume_from_checkpoint))
+        return resolve_checkpoint(pointer)
+    return resolve_checkpoint(args.resume_from_checkpoint)
 
 
 def _check_resume(args: argparse.Namespace, config: GanConfig, path: str) -> None:
@@ -317,9 +326,22 @@ def _sample_conditions(condition: str, records, n: int) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> Path:
-    """Train; return the path of the final checkpoint."""
+    """Train; return the path of the final checkpoint.
+
+    Raises:
+        OutputDirError: --output_dir is unwritable or holds another run (before anything loads;
+            nothing of that run is touched).
+        DatasetError, CheckpointError: a broken dataset or checkpoint, named in the message.
+    """
     output_dir = Path(args.output_dir)
-    resume = _find_resume(args)
+    resume_path = _find_resume(args)
+    prepare_output_dir(
+        output_dir,
+        resume=resume_path,
+        overwrite=args.overwrite_output_dir,
+        what="GAN training",
+    )
+    resume = None if resume_path is None else load_checkpoint(resume_path)
     records = read_metadata(split_dir(args.train_data_dir, "train"))
     if resume is not None:
         config = GanConfig.from_dict(resume["config"])
@@ -401,11 +423,11 @@ def main(args: argparse.Namespace) -> Path:
     samples_dir = output_dir / "samples"
     samples_dir.mkdir(parents=True, exist_ok=True)
     if config.conditional:
-        (samples_dir / "conditions.txt").write_text("\n".join(grid_texts) + "\n", encoding="utf-8")
+        write_atomic(samples_dir / "conditions.txt", "\n".join(grid_texts) + "\n")
 
     def save_grid() -> None:
-        path = samples_dir / f"step-{step}.png"
-        make_grid(to_uint8(trainer.sample(grid_z, grid_cond))).save(path)
+        with atomic_path(samples_dir / f"step-{step}.png") as path:
+            make_grid(to_uint8(trainer.sample(grid_z, grid_cond))).save(path, format="PNG")
 
     def save() -> Path:
         state = {
