@@ -5,6 +5,7 @@ Runs call ``main(parse_args([...]))`` in-process; one test runs the real ``pytho
 """
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from safetensors.torch import load_file
 
 from tests.tiny_models import save_tiny_sd
 from train.imagefolder import CoverDataset, DatasetError, read_image_folder, read_metadata
+from train.outputs import RunExistsError
 from train.push import PushError, push_folder
 from train.train_dreambooth import (
     OUTPUT_INFO,
@@ -315,6 +317,81 @@ def test_push_without_a_server_raises_push_error(tmp_path):
         push_folder(tmp_path, "someone/x", endpoint="http://127.0.0.1:9")
     with pytest.raises(PushError, match="not a folder"):
         push_folder(tmp_path / "missing", "someone/x", endpoint="http://127.0.0.1:9")
+
+
+# --------------------------------------------------------------------------- reruns
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (hidden ones too) -> its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_second_run_into_the_same_folder_refuses_and_keeps_every_byte(
+    base, dataset, tmp_path, capsys
+):
+    out = tmp_path / "run"
+    lora = ["--use_lora", "--max_train_steps", "1", "--checkpointing_steps", "1"]
+    main(args_for(base, out, *lora, data=dataset))
+    before = snapshot(out)
+    assert "checkpoint-1/training_state.json" in before and OUTPUT_INFO in before
+
+    with pytest.raises(RunExistsError, match="already holds another run"):
+        main(args_for(base, out, *lora, data=dataset))
+    # the command line: one line, exit 1, before the (missing) dataset or base model is read
+    argv = ["--pretrained_model_name_or_path", str(tmp_path / "no-model"), "--train_data_dir",
+            str(tmp_path / "no-data"), "--output_dir", str(out)]  # fmt: skip
+    capsys.readouterr()  # drop the first run's progress bars
+    assert cli(argv) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: --output_dir {out} already holds another run (albumcover_training.json, "
+        "checkpoint-1, pytorch_lora_weights.safetensors): continue it with "
+        "--resume_from_checkpoint latest, replace it with --overwrite_output_dir, or choose "
+        "another --output_dir"
+    ]
+    # `latest` with only final weights (no checkpoint) would start afresh over them: refused too
+    finished = tmp_path / "finished"
+    finished.mkdir()
+    (finished / "pytorch_lora_weights.safetensors").write_bytes(b"weights of an earlier run")
+    with pytest.raises(RunExistsError, match="pytorch_lora_weights.safetensors"):
+        main(args_for(base, finished, *lora, "--resume_from_checkpoint", "latest", data=dataset))
+    assert snapshot(out) == before
+    assert snapshot(finished) == {"pytorch_lora_weights.safetensors": b"weights of an earlier run"}
+
+    # continuing it is what resume is for
+    result = main(args_for(base, out, "--use_lora", "--max_train_steps", "2",
+                           "--resume_from_checkpoint", "latest", data=dataset))  # fmt: skip
+    assert (result.resumed_step, result.global_step) == (1, 2)
+
+
+def test_overwrite_output_dir_replaces_the_earlier_run(base, dataset, tmp_path, caplog):
+    from albumcover.generator import CoverGenerator
+
+    out = tmp_path / "run"
+    main(args_for(base, out, "--max_train_steps", "2", "--checkpointing_steps", "1", data=dataset))
+    assert (out / "model_index.json").is_file() and (out / "unet").is_dir()
+    (out / "notes.txt").write_text("mine")
+    with caplog.at_level(logging.WARNING):
+        main(args_for(base, out, "--use_lora", "--max_train_steps", "1", "--checkpointing_steps",
+                      "1", "--overwrite_output_dir", data=dataset))  # fmt: skip
+    assert "--overwrite_output_dir" in caplog.text and "checkpoint-2" in caplog.text
+    # no trace of the full fine-tune is left to be mistaken for the new LoRA run ...
+    assert [step for step, _ in list_checkpoints(out)] == [1]
+    assert not (out / "model_index.json").exists() and not (out / "unet").exists()
+    assert json.loads((out / OUTPUT_INFO).read_text())["kind"] == "lora"
+    assert (out / "notes.txt").read_text() == "mine"  # ... and what is not the run's stays
+    render(CoverGenerator.from_pretrained(base, lora=out, device="cpu", safety_checker=False))
+
+
+def test_an_unwritable_output_dir_fails_in_one_line_before_anything_loads(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    argv = ["--pretrained_model_name_or_path", str(tmp_path / "no-model"), "--train_data_dir",
+            str(tmp_path / "no-data"), "--output_dir", str(blocker / "out")]  # fmt: skip
+    assert cli(argv) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: --output_dir '{blocker / 'out'}' cannot be created: Not a directory"
+    ]
 
 
 # --------------------------------------------------------------------------- bad input
