@@ -522,7 +522,7 @@ def test_broken_metadata_names_file_and_row(row, message, tmp_path):
 
 
 def test_dataset_folders_that_cannot_be_used(tmp_path):
-    with pytest.raises(DatasetError, match="does not exist"):
+    with pytest.raises(DatasetError, match="dataset folder not found"):
         read_metadata(tmp_path / "missing")
     with pytest.raises(DatasetError, match="no metadata.jsonl"):
         read_metadata(tmp_path)

@@ -3,9 +3,9 @@
 import logging
 import sys
 
+from ..imagefolder import DatasetError
 from ..outputs import OutputDirError
 from .checkpoint import CheckpointError
-from .data import DatasetError
 from .train import main, parse_args
 
 if __name__ == "__main__":

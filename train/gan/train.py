@@ -27,6 +27,7 @@ from torch import nn
 
 from albumcover.files import atomic_path, write_atomic
 
+from ..imagefolder import DatasetError, read_metadata
 from ..outputs import prepare_output_dir
 from .checkpoint import (
     LATEST,
@@ -36,14 +37,11 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .data import (
-    DatasetError,
     Vocabulary,
     category_vocabulary,
     collate_conditions,
     encode_condition,
     load_images,
-    read_metadata,
-    split_dir,
 )
 from .model import BAG_MODES, CONDITIONS, RESOLUTIONS, GanConfig, build_models
 from .sample import make_grid, to_uint8
@@ -320,7 +318,7 @@ def _sample_conditions(condition: str, records, n: int) -> list[str]:
     """Captions/categories for the fixed-noise grid: the first ``n`` distinct ones, cycled."""
     if condition == "none":
         return [""] * n
-    values = [r.text if condition == "prompt" else r.category for r in records]
+    values = [r.caption if condition == "prompt" else r.category for r in records]
     distinct = list(dict.fromkeys(values))
     return [distinct[i % len(distinct)] for i in range(n)]
 
@@ -342,7 +340,7 @@ def main(args: argparse.Namespace) -> Path:
         what="GAN training",
     )
     resume = None if resume_path is None else load_checkpoint(resume_path)
-    records = read_metadata(split_dir(args.train_data_dir, "train"))
+    records = read_metadata(args.train_data_dir, split="train")
     if resume is not None:
         config = GanConfig.from_dict(resume["config"])
         _check_resume(args, config, resume["path"])
@@ -353,7 +351,7 @@ def main(args: argparse.Namespace) -> Path:
             vocab = category_vocabulary(records)
         elif args.condition == "prompt":
             vocab = Vocabulary.from_texts(
-                (r.text for r in records),
+                (r.caption for r in records),
                 min_count=args.vocab_min_count,
                 max_size=args.vocab_max_size,
             )
@@ -388,7 +386,8 @@ def main(args: argparse.Namespace) -> Path:
     max_steps = args.max_train_steps or args.num_train_epochs * steps_per_epoch
     images = load_images(records, config.resolution)
     conditions = [
-        encode_condition(config.condition, vocab, text=r.text, category=r.category) for r in records
+        encode_condition(config.condition, vocab, text=r.caption, category=r.category)
+        for r in records
     ]
 
     torch.manual_seed(seed)  # weight init; a resumed run overwrites weights and RNG states
