@@ -503,3 +503,38 @@ def test_unwritable_output_folders_fail_in_one_line_before_anything_loads(tmp_pa
         f"error: --out '{blocker}' is a file, not a folder"
     ]
     assert blocker.read_text() == "not a folder"
+
+
+def test_gan_sd_training_and_evaluation_read_and_crop_a_cover_alike(tmp_path):
+    import random
+
+    from train import evaluate
+    from train.gan.data import load_images
+    from train.imagefolder import prepare_image
+
+    # a landscape cover, red left half and blue right half; "a" is stored with EXIF
+    # orientation 6 (shown rotated by 90 degrees), so upright its halves are top and bottom
+    pixels = np.zeros((24, 40, 3), np.uint8)
+    pixels[:, :20] = (250, 10, 10)
+    pixels[:, 20:] = (10, 10, 250)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(pixels).save(tmp_path / "a.png", exif=exif)
+    Image.fromarray(pixels).save(tmp_path / "b.png")
+    rows = [{"file_name": n, "text": "rock", "category": "rock"} for n in ("a.png", "b.png")]
+    (tmp_path / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    records = read_metadata(tmp_path)
+
+    gan = load_images(records, 16).permute(0, 2, 3, 1).numpy()  # GAN training
+    covers = [np.asarray(c) for c in evaluate._load_covers(records)]  # evaluation's real covers
+    for i, record in enumerate(records):
+        sd = prepare_image(  # SD training, centre crop
+            evaluate.open_rgb(record.image, record.where), 16, random.Random(0), True, False
+        )
+        sd = ((sd + 1) * 127.5).round().permute(1, 2, 0).numpy().astype(np.uint8)
+        assert np.array_equal(gan[i], sd), record.image.name
+        assert covers[i].shape == (24, 24, 3)  # the centre square at the cover's own size
+    for image in (gan[0], covers[0]):  # upright: halves top and bottom, the same across
+        assert image[0, 0, 0] != image[-1, 0, 0] and image[0, 0, 0] == image[0, -1, 0]
+    for image in (gan[1], covers[1]):  # as stored: halves left and right
+        assert image[0, 0, 0] != image[0, -1, 0] and image[0, 0, 0] == image[-1, 0, 0]
