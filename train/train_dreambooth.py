@@ -52,7 +52,7 @@ from .imagefolder import (
 )
 from .model_card import write_model_card
 from .outputs import OutputDirError, prepare_output_dir
-from .push import PushError, push_folder
+from .push import PushError, add_hub_arguments, check_hub_args, push_folder
 
 logger = logging.getLogger(__name__)
 
@@ -157,11 +157,7 @@ def parse_args(input_args: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--report_to", default="none", choices=("none", "tensorboard", "wandb"))
     g.add_argument("--logging_dir", default="logs", help="tracker folder in --output_dir")
 
-    g = p.add_argument_group("hub (token: HF_TOKEN or `hf auth login`)")
-    g.add_argument("--push_to_hub", action="store_true", help="upload the output at the end")
-    g.add_argument("--hub_model_id", help="user/name (default: the output folder's name)")
-    g.add_argument("--hub_private_repo", action="store_true")
-    g.add_argument("--hub_token", help=argparse.SUPPRESS)  # refused: see _check_args
+    add_hub_arguments(p.add_argument_group("hub (token: HF_TOKEN or `hf auth login`)"))
 
     args = p.parse_args(input_args)
     _check_args(args)
@@ -169,11 +165,7 @@ def parse_args(input_args: list[str] | None = None) -> argparse.Namespace:
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    if args.hub_token is not None:
-        raise ValueError(
-            "--hub_token is refused: a token on the command line leaks into shell history and "
-            "process lists. Run `hf auth login` or set HF_TOKEN instead."
-        )
+    check_hub_args(args, default_repo=Path(args.output_dir).resolve().name)
     if args.train_data_dir is None and args.instance_data_dir is None:
         raise ValueError(
             "give --train_data_dir (covers with their prompts in metadata.jsonl) or "
@@ -254,8 +246,6 @@ def _check_args(args: argparse.Namespace) -> None:
         )
     if args.resume_from_checkpoint not in (None, "latest"):
         resolve_checkpoint(args.resume_from_checkpoint, args.output_dir)  # raises if unusable
-    if args.push_to_hub and args.hub_model_id is None:
-        args.hub_model_id = Path(args.output_dir).resolve().name
 
 
 # --------------------------------------------------------------------------- checkpoints
