@@ -392,6 +392,16 @@ def test_an_unwritable_output_dir_fails_in_one_line_before_anything_loads(tmp_pa
     assert capsys.readouterr().err.splitlines() == [
         f"error: --output_dir '{blocker / 'out'}' cannot be created: Not a directory"
     ]
+    # DreamBooth's class images: their folder is checked before the base model loads to paint them
+    write_images(tmp_path / "instance", 2)
+    argv = ["--pretrained_model_name_or_path", str(tmp_path / "no-model"), "--output_dir",
+            str(tmp_path / "out"), "--instance_data_dir", str(tmp_path / "instance"),
+            "--instance_prompt", "a cover", "--with_prior_preservation", "--class_prompt",
+            "a cover", "--class_data_dir", str(blocker / "class")]  # fmt: skip
+    assert cli(argv) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"error: --class_data_dir '{blocker / 'class'}' cannot be created: Not a directory"
+    )
 
 
 # --------------------------------------------------------------------------- bad input

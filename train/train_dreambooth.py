@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from albumcover.files import atomic_path, write_atomic
+from albumcover.files import atomic_path, check_writable_dir, write_atomic
 
 from .imagefolder import (
     CoverDataset,
@@ -351,11 +351,11 @@ def generate_class_images(args, accelerator, dtype: torch.dtype) -> None:
     from diffusers import StableDiffusionPipeline
 
     folder = Path(args.class_data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    have = len(list_images(folder))
+    have = len(list_images(folder)) if folder.is_dir() else 0
     missing = args.num_class_images - have
     if missing <= 0:
         return
+    check_writable_dir(folder, "--class_data_dir")  # before the pipeline loads
     logger.info("generating %d class images for %r in %s", missing, args.class_prompt, folder)
     pipe = _load(
         "pipeline",
