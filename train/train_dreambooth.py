@@ -15,10 +15,11 @@ DreamBooth mode trains one prompt on a folder of images (``--instance_data_dir``
 Runs as ``python -m train.train_dreambooth`` or ``accelerate launch -m train.train_dreambooth``.
 Checkpoints (``output_dir/checkpoint-<step>``, written to a temp folder and renamed, so a kill
 mid-save never leaves a broken one) hold model, optimizer, LR scheduler, EMA and RNG state;
-``--resume_from_checkpoint latest`` continues at the same step. The output loads straight into
-``albumcover.generator.CoverGenerator.from_pretrained``: full mode writes a diffusers pipeline
-folder, LoRA mode ``pytorch_lora_weights.safetensors`` for the base model named in
-``albumcover_training.json`` and the model card.
+``--resume_from_checkpoint latest`` continues at the same step; an ``--output_dir`` that holds
+another run is refused unless resumed or ``--overwrite_output_dir`` (``train.outputs``). The
+output loads straight into ``albumcover.generator.CoverGenerator.from_pretrained``: full mode
+writes a diffusers pipeline folder, LoRA mode ``pytorch_lora_weights.safetensors`` for the base
+model named in ``albumcover_training.json`` and the model card.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ Reads ``TRAIN_DATA_DIR/train/metadata.jsonl`` (the imagefolder written by
 ``--checkpointing_steps`` and at the end, and a fixed-noise grid ``samples/step-<step>.png`` every
 ``--sample_steps``. Resuming (``--resume_from_checkpoint latest``) continues at the saved step with
 the saved optimizer, noise and data-order state, so an interrupted run ends where a straight one
-would.
+would. An ``--output_dir`` that holds another run is refused unless resumed or
+``--overwrite_output_dir`` (``train.outputs``).
 """
 
 from __future__ import annotations
