@@ -567,3 +567,30 @@ def test_dataset_items_are_a_pure_function_of_seed_epoch_and_index(base, dataset
     assert any(not torch.equal(a, b) for a, b in zip(first, items(1), strict=True))
     ids = CoverDataset(examples, tokenizer, 32)[0]["input_ids"]
     assert ids.shape == (tokenizer.model_max_length,)
+
+
+def test_square_crop_reports_where_it_cut_in_the_image_it_returns():
+    import random
+
+    from train.imagefolder import square_crop
+
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 256, (24, 40, 3), dtype=np.uint8))
+    resized = image.resize((20, 12), Image.Resampling.BILINEAR)  # short side 24 -> 12
+    seen = set()
+    for seed in range(20):
+        crop, (top, left) = square_crop(
+            image, 12, rng=random.Random(seed), random_crop=True, flip=True
+        )
+        flipped = not np.array_equal(
+            np.asarray(crop), np.asarray(resized.crop((left, 0, left + 12, 12)))
+        )
+        view = resized.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if flipped else resized
+        assert top == 0 and 0 <= left <= 8
+        assert np.array_equal(np.asarray(crop), np.asarray(view.crop((left, 0, left + 12, 12))))
+        seen.add(flipped)
+    assert seen == {True, False}  # both branches ran
+    centre, corner = square_crop(image)
+    assert centre.size == (24, 24) and corner == (0, 8)
+    with pytest.raises(ValueError, match="need an rng"):
+        square_crop(image, 12, random_crop=True)

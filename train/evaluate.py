@@ -191,7 +191,7 @@ class ClipEncoder:
 def _load_covers(records) -> list[Image.Image]:
     # the centre square the trainers crop (train.imagefolder), at the cover's own size: what
     # CLIP's processor would cut out of it anyway, for every cover however it is shaped
-    return [square_crop(open_rgb(r.image, r.where)) for r in records]
+    return [square_crop(open_rgb(r.image, r.where))[0] for r in records]
 
 
 def gan_drawer(spec: ModelSpec, args) -> Callable:

@@ -207,13 +207,24 @@ def open_rgb(path: Path, where: str) -> Image.Image:
 
 
 def square_crop(
-    image: Image.Image, resolution: int | None = None, rng: random.Random | None = None
-) -> Image.Image:
-    """A square of ``image``: the short side resized to ``resolution`` pixels (None: kept),
-    then a centre crop, or with ``rng`` a random one (two ``rng.randint`` draws: left, top).
+    image: Image.Image,
+    resolution: int | None = None,
+    *,
+    rng: random.Random | None = None,
+    random_crop: bool = False,
+    flip: bool = False,
+) -> tuple[Image.Image, tuple[int, int]]:
+    """The square a trainer sees of ``image``: the short side resized to ``resolution`` pixels
+    (None: kept), a centre crop (or a random one), maybe mirrored.
 
-    Returns a ``resolution`` x ``resolution`` (or short side x short side) image.
+    ``random_crop`` and ``flip`` draw from ``rng`` (two ``randint`` calls, then one ``random``),
+    so augmentation is a pure function of the rng's seed.
+
+    Returns the ``resolution`` (or short side) square and its top-left corner ``(top, left)`` in
+    pixels of the resized image (of the mirrored one when flipped: SDXL's crop conditioning).
     """
+    if (random_crop or flip) and rng is None:
+        raise ValueError("random_crop and flip need an rng")
     width, height = image.size
     side = min(width, height) if resolution is None else resolution
     scale = side / min(width, height)
@@ -221,23 +232,25 @@ def square_crop(
     if size != image.size:
         image = image.resize(size, Image.Resampling.BILINEAR)
     width, height = image.size
-    if rng is None:
-        left, top = (width - side) // 2, (height - side) // 2
-    else:
+    if random_crop:
         left, top = rng.randint(0, width - side), rng.randint(0, height - side)
-    return image.crop((left, top, left + side, top + side))
+    else:
+        left, top = (width - side) // 2, (height - side) // 2
+    image = image.crop((left, top, left + side, top + side))
+    if flip and rng.random() < 0.5:
+        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        left = width - side - left  # where this crop lies in the mirrored image
+    return image, (top, left)
 
 
 def prepare_image(
     image: Image.Image, resolution: int, rng: random.Random, center_crop: bool, flip: bool
 ) -> torch.Tensor:
-    """:func:`square_crop` to ``resolution`` (centred, or random from ``rng``), maybe flip.
+    """:func:`square_crop` to ``resolution`` (centred, or random from ``rng``), maybe flipped.
 
     Returns a (3, resolution, resolution) float32 tensor in [-1, 1].
     """
-    image = square_crop(image, resolution, None if center_crop else rng)
-    if flip and rng.random() < 0.5:
-        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    image, _ = square_crop(image, resolution, rng=rng, random_crop=not center_crop, flip=flip)
     pixels = np.asarray(image, dtype=np.float32) / 127.5 - 1.0
     return torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
 

@@ -57,7 +57,7 @@ def load_images(records: Sequence[Example], resolution: int) -> torch.Tensor:
     """All records' images, centre-cropped squares (``train.imagefolder.square_crop``, as SD
     training and the evaluation crop), as one (N, 3, resolution, resolution) uint8 tensor."""
     array = np.stack(
-        [np.asarray(square_crop(open_rgb(r.image, r.where), resolution)) for r in records]
+        [np.asarray(square_crop(open_rgb(r.image, r.where), resolution)[0]) for r in records]
     )
     return torch.from_numpy(array).permute(0, 3, 1, 2).contiguous()
 
