@@ -15,6 +15,7 @@ from albumcover.songfile import (
     SongFileError,
     SongTags,
     embed_cover,
+    match_category,
     read_front_cover,
     read_song_tags,
     year_of,
@@ -373,3 +374,26 @@ def test_read_song_tags_errors(tmp_path):
 )
 def test_year_of(date, year):
     assert year_of(date) == year
+
+
+@pytest.mark.parametrize(
+    "genre, category",
+    [
+        ("Rock", "rock"),
+        ("Hip-Hop", "hip hop"),
+        ("hiphop", "hip hop"),
+        ("R&B", "r&b"),
+        ("RnB", "r&b"),
+        ("Techno", "electronic"),  # a Musicnn genre the prompt builder maps
+        ("Chillout", "ambient"),
+        ("Pop Rock", "rock"),  # the head noun comes last
+        ("Symphonic Metal", "metal"),
+        ("Jazz; Blues", "jazz"),
+        ("Schlager/Folk", "folk"),  # the first part that maps
+        ("Schlager", ""),
+        ("", ""),
+        ("  ", ""),
+    ],
+)
+def test_match_category(genre, category):
+    assert match_category(genre) == category
