@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .files import atomic_path
+from .id3frames import undecodable_frames
 from .tagtext import clean_tag_text
 
 logger = logging.getLogger(__name__)
@@ -229,15 +230,21 @@ def _numbers(tags, field: str) -> tuple[int | None, int | None]:
 
 
 def _tags_of(audio, path: Path) -> SongTags:
+    from mutagen.id3 import ID3
+
     tags = audio.tags
     if tags is None:
         return SongTags()
     values, notes = {}, []
+    lost = undecodable_frames(path) if isinstance(tags, ID3) else []
     for name, keys in _TEXT_KEYS.items():
         found = [v for v in _values(tags, keys) if v.strip()]
         # one genre per value in every container; other fields keep their first value
         raw = "; ".join(found) if name == "genre" else (found[0] if found else "")
         values[name], note = clean_tag_text(raw)
+        frame = next((k for k in keys[0] if k in lost), None)
+        if not raw and frame:
+            note = f"dropped: its ID3 {frame} frame is not valid text in the encoding it declares"
         if note:
             notes.append(f"{name}: {note}")
             logger.info("%s: %s: %s", path, name, note)
@@ -373,6 +380,13 @@ def embed_cover(song: str | os.PathLike, cover: str | os.PathLike, out: str | os
             f"cannot embed a cover into {song}: {kind} files are not supported ({SUPPORTED})"
         )
     name, extensions = _KINDS[kind]
+    lost = undecodable_frames(song) if kind in ("MP3", "WAVE") else []
+    if lost:  # mutagen would save the tag without them
+        raise SongFileError(
+            f"cannot embed a cover into {song} without losing its ID3 frame(s) "
+            f"{', '.join(lost)}: their text is not valid in the encoding they declare "
+            "(re-save the tags with a tagger first)"
+        )
     picture = _read_cover(cover)
     in_place = _same_file(song, out)
     if not in_place:

@@ -20,7 +20,7 @@ from albumcover.songfile import (
     read_song_tags,
     year_of,
 )
-from tests.music_library import cut_clip, image_bytes
+from tests.music_library import cut_clip, image_bytes, with_junk_artist
 
 CONTAINERS = (".mp3", ".flac", ".m4a", ".ogg", ".opus", ".wav")
 RED, BLUE, GREEN = (220, 30, 30), (30, 30, 220), (30, 200, 30)
@@ -397,3 +397,43 @@ def test_year_of(date, year):
 )
 def test_match_category(genre, category):
     assert match_category(genre) == category
+
+
+@pytest.mark.parametrize("ext", [".mp3", ".wav"])
+def test_undecodable_id3_frames_are_reported_and_never_lost(ext, plain, tmp_path):
+    from albumcover.id3frames import undecodable_frames
+
+    song = tmp_path / f"junk{ext}"
+    shutil.copyfile(plain[ext], song)
+    with_junk_artist(song)
+    assert undecodable_frames(song) == ["TPE1"]
+    tags = read_song_tags(song)
+    assert (tags.title, tags.artist) == ("Junk Title", "")
+    assert tags.notes == (
+        "artist: dropped: its ID3 TPE1 frame is not valid text in the encoding it declares",
+    )
+    # saving through mutagen would drop the frame: refused, the song as it was
+    _refused(song, _jpeg(tmp_path), tmp_path / f"out{ext}", r"junk\.\w+ without losing .* TPE1")
+    _refused(song, _jpeg(tmp_path), song, r"without losing its ID3 frame\(s\) TPE1")
+
+
+def test_valid_id3_text_of_every_encoding_is_not_flagged(plain, tmp_path):
+    from mutagen.id3 import COMM, ID3, TIT2, TPE1, TPE2, TXXX
+
+    from albumcover.id3frames import undecodable_frames
+
+    for version in (3, 4):
+        song = tmp_path / f"v{version}.mp3"
+        shutil.copyfile(plain[".mp3"], song)
+        tags = ID3()
+        tags.add(TIT2(encoding=0, text=["Björk"]))
+        tags.add(TPE1(encoding=1, text=["坂本龍一", "Ana"]))  # UTF-16, two values
+        tags.add(TPE2(encoding=3 if version == 4 else 1, text=["Кино"]))
+        tags.add(COMM(encoding=1, lang="eng", desc="d", text=["A"]))
+        tags.add(TXXX(encoding=1, desc="MOOD", text=["calm"]))
+        tags.save(song, v2_version=version)
+        assert undecodable_frames(song) == []
+        assert read_song_tags(song).notes == ()
+        # ID3v2.3 has no multiple values: mutagen joins them with "/"
+        assert read_song_tags(song).artist == ("坂本龍一" if version == 4 else "坂本龍一/Ana")
+    assert undecodable_frames(plain[".flac"]) == [] and undecodable_frames(plain[".wav"]) == []

@@ -12,7 +12,7 @@ import pytest
 from albumcover.cli import main as cli_main
 from albumcover.songfile import read_song_tags
 from albumcover.tagtext import clean_tag_text
-from tests.music_library import cut_clip, image_bytes, tag_flac
+from tests.music_library import cut_clip, image_bytes, tag_flac, with_junk_artist
 from train.build_dataset import build_dataset
 
 RES = 32
@@ -87,6 +87,8 @@ def messy(tmp_path_factory, clip_path) -> Path:
     # bidirectional overrides and a control character (mutagen writes them as they are)
     flac = cut_clip(clip_path, folder / "03 Bidi.flac", seconds=3.0, start=20)
     tag_flac(flac, title="Night\u202e Drive\u202c", artist="Ana\x07", album="Messy", genre="Jazz")
+    # an ID3 frame declared UTF-8 holding a latin-1 byte: mutagen skips it; the reader says so
+    with_junk_artist(cut_clip(clip_path, folder / "04 Junk.mp3", seconds=3.0, start=6))
     (folder / "cover.png").write_bytes(image_bytes((200, 40, 40), fmt="PNG"))
     return folder
 
@@ -120,7 +122,8 @@ def dataset(tmp_path_factory, messy, taggers):
 
 def test_tag_text_reaches_captions_clean(dataset):
     summary, rows = dataset
-    assert sorted(rows) == ["01 Latin.mp3", "02 Raw.ogg", "03 Bidi.flac"]
+    assert sorted(rows) == ["01 Latin.mp3", "02 Raw.ogg", "03 Bidi.flac", "04 Junk.mp3"]
+    assert (rows["04 Junk.mp3"]["title"], rows["04 Junk.mp3"]["artist"]) == ("Junk Title", "")
     latin, raw, bidi = rows["01 Latin.mp3"], rows["02 Raw.ogg"], rows["03 Bidi.flac"]
     assert (latin["title"], latin["artist"]) == ("Beyoncé", "Björk")
     assert "titled Beyoncé" in latin["text"] and "by Björk" in latin["text"]
@@ -139,13 +142,15 @@ def test_tag_text_reaches_captions_clean(dataset):
         ("02 Raw.ogg", "artist"),
         ("03 Bidi.flac", "title"),
         ("03 Bidi.flac", "artist"),
+        ("04 Junk.mp3", "artist"),
     }
     assert "repaired mis-decoded" in by_field[("01 Latin.mp3", "title")]
     assert "dropped" in by_field[("02 Raw.ogg", "title")]
     assert "bidirectional" in by_field[("03 Bidi.flac", "title")]
     assert "control characters" in by_field[("03 Bidi.flac", "artist")]
+    assert "TPE1 frame is not valid text" in by_field[("04 Junk.mp3", "artist")]
     text = summary.format()
-    assert "Tag text repaired or dropped (5):" in text
+    assert "Tag text repaired or dropped (6):" in text
     assert "02 Raw.ogg: title: dropped 'Beyonc\ufffd'" in text
 
 
@@ -153,7 +158,7 @@ def test_cli_album_prompts_are_the_training_captions(dataset, messy, capsys):
     _, rows = dataset
     assert cli_main(["cover", str(messy), "--prompt-only"]) == 0
     prompts = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
-    for source in ("01 Latin.mp3", "03 Bidi.flac"):  # tagged titles: the very same prompt
+    for source in ("01 Latin.mp3", "03 Bidi.flac", "04 Junk.mp3"):  # tagged titles: the same
         assert prompts[str(messy / source)] == rows[source]["text"]
     # a title dropped from the tags: the CLI names the track by its file name instead
     assert prompts[str(messy / "02 Raw.ogg")] != rows["02 Raw.ogg"]["text"]
