@@ -437,3 +437,32 @@ def test_valid_id3_text_of_every_encoding_is_not_flagged(plain, tmp_path):
         # ID3v2.3 has no multiple values: mutagen joins them with "/"
         assert read_song_tags(song).artist == ("坂本龍一" if version == 4 else "坂本龍一/Ana")
     assert undecodable_frames(plain[".flac"]) == [] and undecodable_frames(plain[".wav"]) == []
+
+
+@pytest.mark.parametrize(
+    "mode, fmt, depth, colors",
+    [("RGB", "JPEG", 24, 0), ("L", "JPEG", 8, 0), ("RGBA", "PNG", 32, 0), ("P", "PNG", 8, None)],
+)
+def test_flac_picture_block_describes_the_cover(mode, fmt, depth, colors, song, tmp_path):
+    from mutagen.flac import FLAC
+    from PIL import Image
+
+    cover = tmp_path / f"cover.{fmt.lower()}"
+    Image.new("RGB", (320, 200), BLUE).convert(mode).save(cover, fmt)
+    embed_cover(song, cover, song)
+    (front,) = [p for p in FLAC(song).pictures if p.type == 3]
+    assert (front.width, front.height, front.depth) == (320, 200, depth)
+    if colors is None:  # an indexed PNG: as many colours as its palette holds
+        with Image.open(cover) as image:
+            colors = len(image.getpalette()) // 3
+        assert colors > 0
+    assert front.mime == f"image/{fmt.lower()}" and front.colors == colors
+
+
+def test_in_place_through_a_symlink_tags_the_file_it_points_at(song, tmp_path):
+    link = tmp_path / "link.flac"
+    link.symlink_to(song)
+    cover = _jpeg(tmp_path)
+    embed_cover(link, cover, link)
+    assert link.is_symlink() and read_front_cover(song) == cover.read_bytes()
+    assert temp_files(tmp_path) == []
