@@ -31,6 +31,7 @@ from pathlib import Path
 
 from .files import atomic_path
 from .id3frames import undecodable_frames
+from .riffinfo import INFO_FIELDS, read_riff_info
 from .tagtext import clean_tag_text
 
 logger = logging.getLogger(__name__)
@@ -211,6 +212,8 @@ def _numbers(tags, field: str) -> tuple[int | None, int | None]:
     from mutagen.id3 import ID3
     from mutagen.mp4 import MP4Tags
 
+    if tags is None:
+        return None, None
     if isinstance(tags, MP4Tags):
         pairs = tags.get("trkn" if field == "track" else "disk") or [(0, 0)]
         number, total = pairs[0]
@@ -221,11 +224,16 @@ def _numbers(tags, field: str) -> tuple[int | None, int | None]:
     else:
         texts = _values(tags, ((), (), (f"{field}number",)))
         totals = _values(tags, ((), (), (f"{field}total", f"total{field}s")))
-    match = re.match(r"\s*(\d+)\s*(?:/\s*(\d+))?", texts[0] if texts else "")
+    return _number_pair(texts[0] if texts else "", totals[0] if totals else "")
+
+
+def _number_pair(text: str, total_text: str = "") -> tuple[int | None, int | None]:
+    """(number, total) from "3", "03/12" (and a separate total field, if any); 0 is absent."""
+    match = re.match(r"\s*(\d+)\s*(?:/\s*(\d+))?", text)
     number = int(match.group(1)) if match else None
     total = int(match.group(2)) if match and match.group(2) else None
-    if total is None and totals and totals[0].strip().isdigit():
-        total = int(totals[0])
+    if total is None and total_text.strip().isdigit():
+        total = int(total_text)
     return number or None, total or None
 
 
@@ -233,14 +241,18 @@ def _tags_of(audio, path: Path) -> SongTags:
     from mutagen.id3 import ID3
 
     tags = audio.tags
-    if tags is None:
+    # A WAV's RIFF INFO list, read where its ID3 chunk (if any) lacks a field.
+    info = read_riff_info(path) if type(audio).__name__ == "WAVE" else {}
+    if tags is None and not info:
         return SongTags()
+    info_values = {field: info[key] for key, field in reversed(INFO_FIELDS.items()) if key in info}
     values, notes = {}, []
     lost = undecodable_frames(path) if isinstance(tags, ID3) else []
     for name, keys in _TEXT_KEYS.items():
-        found = [v for v in _values(tags, keys) if v.strip()]
+        found = [v for v in _values(tags, keys) if v.strip()] if tags is not None else []
         # one genre per value in every container; other fields keep their first value
         raw = "; ".join(found) if name == "genre" else (found[0] if found else "")
+        raw = raw or info_values.get(name, "")
         values[name], note = clean_tag_text(raw)
         frame = next((k for k in keys[0] if k in lost), None)
         if not raw and frame:
@@ -249,6 +261,8 @@ def _tags_of(audio, path: Path) -> SongTags:
             notes.append(f"{name}: {note}")
             logger.info("%s: %s: %s", path, name, note)
     track = _numbers(tags, "track")
+    if track == (None, None) and "track" in info_values:
+        track = _number_pair(info_values["track"])
     disc = _numbers(tags, "disc")
     return SongTags(
         **values,

@@ -466,3 +466,46 @@ def test_in_place_through_a_symlink_tags_the_file_it_points_at(song, tmp_path):
     embed_cover(link, cover, link)
     assert link.is_symlink() and read_front_cover(song) == cover.read_bytes()
     assert temp_files(tmp_path) == []
+
+
+def riff_chunk(path: Path, name: bytes) -> bytes:
+    """The bytes of the first top-level RIFF chunk called ``name`` (header included)."""
+    import struct
+
+    data, pos = path.read_bytes(), 12
+    while pos + 8 <= len(data):
+        size = struct.unpack("<I", data[pos + 4 : pos + 8])[0]
+        if data[pos : pos + 4] == name:
+            return data[pos : pos + 8 + size]
+        pos += 8 + size + (size & 1)
+    raise AssertionError(f"no {name} chunk in {path}")
+
+
+def test_wav_riff_info_tags_are_read_and_kept(tmp_path):
+    wav = tmp_path / "info.wav"
+    command = [b"ffmpeg", b"-nostdin", b"-v", b"error", b"-f", b"lavfi", b"-i", b"sine=duration=1"]
+    for key, value in {
+        b"title": b"Night Drive",
+        b"artist": "Björk".encode(),
+        b"album": b"Caf\xe9",  # latin-1 bytes: not valid UTF-8, dropped with a note
+        b"date": b"2004-05-12",
+        b"genre": b"Jazz",
+        b"track": b"3",
+    }.items():
+        command += [b"-metadata", key + b"=" + value]
+    subprocess.run([*command, bytes(wav)], check=True)
+    tags = read_song_tags(wav)
+    assert (tags.title, tags.artist, tags.album, tags.date, tags.year, tags.genre) == (
+        "Night Drive",
+        "Björk",
+        "",
+        "2004-05-12",
+        2004,
+        "Jazz",
+    )
+    assert tags.track_number == 3 and tags.notes[0].startswith("album: dropped 'Caf\ufffd'")
+    info = riff_chunk(wav, b"LIST")
+    out = embed_cover(wav, _jpeg(tmp_path), tmp_path / "out.wav")
+    assert riff_chunk(out, b"LIST") == info  # the INFO list is kept as it was
+    assert riff_chunk(out, b"data") == riff_chunk(wav, b"data")  # and the samples
+    assert read_song_tags(out) == tags and read_front_cover(out) == _jpeg(tmp_path).read_bytes()

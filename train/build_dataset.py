@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from albumcover.songfile import SongTags, match_category
+from albumcover.songfile import SongTags, match_category, read_front_cover
 from train.library import (
     LibraryError,
     find_audio_files,
@@ -76,10 +76,10 @@ class Track:
     cover_embedded: bool = False
 
     def read_cover(self) -> bytes:
-        """The cover's encoded bytes; raises LibraryError or OSError."""
+        """The cover's encoded bytes; raises OSError or ValueError (LibraryError, SongFileError)."""
         if not self.cover_embedded:
             return self.cover.read_bytes()
-        data = read_track(self.cover)[1]
+        data = read_front_cover(self.cover)  # only the picture: no tags to clean again
         if data is None:
             raise LibraryError(f"the embedded picture of {self.cover} is gone")
         return data
