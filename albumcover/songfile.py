@@ -394,6 +394,11 @@ def embed_cover(song: str | os.PathLike, cover: str | os.PathLike, out: str | os
     song, cover, out = Path(song), Path(cover), Path(out)
     audio = _open(song)
     kind = type(audio).__name__
+    if kind == "AAC":  # raw ADTS: no container, so nowhere to keep a picture
+        raise SongFileError(
+            f"cannot embed a cover into {song}: a raw AAC (ADTS) stream has no place for one; "
+            f"put it in an M4A first (ffmpeg -i {song.name} -c copy {song.stem}.m4a)"
+        )
     if kind not in _KINDS:
         raise SongFileError(
             f"cannot embed a cover into {song}: {kind} files are not supported ({SUPPORTED})"

@@ -249,6 +249,9 @@ def test_unsupported_and_missing_songs(tmp_path):
     cmd = ["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "sine=duration=0.5", str(aiff)]
     subprocess.run(cmd, check=True)
     _refused(aiff, _jpeg(tmp_path), tmp_path / "out.aiff", r"song\.aiff: AIFF files are not sup")
+    adts = tmp_path / "raw.aac"
+    subprocess.run([*cmd[:-1], "-c:a", "aac", str(adts)], check=True)
+    _refused(adts, _jpeg(tmp_path), tmp_path / "out.aac", r"raw\.aac: a raw AAC .* M4A first")
     _refused(tmp_path / "gone.mp3", _jpeg(tmp_path), tmp_path / "o.mp3", r"not found.*gone\.mp3")
 
 
