@@ -18,6 +18,14 @@ from train.build_dataset import build_dataset
 RES = 32
 
 
+def misread(text: str) -> str:
+    """``text``'s UTF-8 bytes read as cp1252, the bytes it leaves undefined as latin-1."""
+    return "".join(
+        chr(b) if b in (0x81, 0x8D, 0x8F, 0x90, 0x9D) else bytes([b]).decode("cp1252")
+        for b in text.encode()
+    )
+
+
 @pytest.mark.parametrize(
     "raw, clean, note",
     [
@@ -34,6 +42,11 @@ RES = 32
         ("ZaÅ¼Ã³Å‚Ä‡", "Zażółć", "repaired"),  # Polish
         ("ÃƒÂ©tÃƒÂ©", "été", "repaired"),  # mis-decoded twice
         ("RÃ³s 坂本", "Rós 坂本", "repaired"),  # mojibake beside CJK
+        ("PERÚ\xa0LIVE", "PERÚ LIVE", ""),  # not "PERڠLIVE": no word mixes two scripts
+        ("Škoda".encode().decode("cp1252"), "Škoda", "repaired"),  # "Å\xa0koda"
+        (misread("日本語の歌"), "日本語の歌", "repaired"),  # kanji + kana in one word
+        ("ΑΘΗΝΑ".encode().decode("latin-1"), "ΑΘΗΝΑ", "repaired"),  # C1 controls: latin-1 read
+        ("שלום".encode().decode("latin-1"), "שלום", "repaired"),
         ("A\u202eB\u2066C", "ABC", "removed bidirectional control"),
         ("A\x07B\x1b", "AB", "removed control characters"),
         ("Beyonc\ufffd", "", "dropped 'Beyonc\ufffd': not valid text"),
