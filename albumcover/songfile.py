@@ -145,8 +145,10 @@ def _open(path: Path):
     """The mutagen object of ``path``; SongFileError when it is missing or not audio."""
     import mutagen
 
-    if not path.is_file():
+    if not path.exists():
         raise SongFileError(f"song file not found: {path}")
+    if not path.is_file():
+        raise SongFileError(f"cannot read {path}: not a file")
     if path.stat().st_size == 0:
         raise SongFileError(f"cannot read {path}: the file is empty, not audio")
     try:
@@ -438,7 +440,9 @@ def embed_cover(song: str | os.PathLike, cover: str | os.PathLike, out: str | os
                 shutil.copymode(song, tmp)
     except SongFileError:
         raise
-    except (MutagenError, OSError, ValueError) as e:  # name the file, whatever failed
+    except OSError as e:  # the reason, not the temp file's name
+        raise SongFileError(f"cannot write the cover into {out}: {e.strerror or e}") from e
+    except (MutagenError, ValueError) as e:  # name the file, whatever failed
         raise SongFileError(f"cannot write the cover into {out}: {e}") from e
     logger.info("wrote %s with the cover %s", out, cover)
     return out

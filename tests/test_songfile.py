@@ -253,6 +253,8 @@ def test_unsupported_and_missing_songs(tmp_path):
     subprocess.run([*cmd[:-1], "-c:a", "aac", str(adts)], check=True)
     _refused(adts, _jpeg(tmp_path), tmp_path / "out.aac", r"raw\.aac: a raw AAC .* M4A first")
     _refused(tmp_path / "gone.mp3", _jpeg(tmp_path), tmp_path / "o.mp3", r"not found.*gone\.mp3")
+    (tmp_path / "dir.mp3").mkdir()
+    _refused(tmp_path / "dir.mp3", _jpeg(tmp_path), tmp_path / "o.mp3", r"dir\.mp3: not a file")
 
 
 def test_read_only_targets_are_refused(song, tmp_path):
@@ -273,7 +275,7 @@ def test_unwritable_outputs_are_refused(song, tmp_path):
     (tmp_path / "folder.flac").mkdir()
     _refused(song, cover, tmp_path / "folder.flac", r"folder\.flac: it is a folder")
     (tmp_path / "afile").write_text("a file, not a folder")
-    _refused(song, cover, tmp_path / "afile" / "out.flac", r"cannot write the cover into")
+    _refused(song, cover, tmp_path / "afile" / "out.flac", r"into .*afile/out\.flac: File exists")
 
 
 def test_bad_covers_are_refused(song, tmp_path, monkeypatch):
@@ -512,3 +514,14 @@ def test_wav_riff_info_tags_are_read_and_kept(tmp_path):
     assert riff_chunk(out, b"LIST") == info  # the INFO list is kept as it was
     assert riff_chunk(out, b"data") == riff_chunk(wav, b"data")  # and the samples
     assert read_song_tags(out) == tags and read_front_cover(out) == _jpeg(tmp_path).read_bytes()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_folder_is_refused(song, tmp_path):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        _refused(song, _jpeg(tmp_path), folder / "out.flac", r"locked/out\.flac: Permission denied")
+    finally:
+        folder.chmod(0o755)
