@@ -26,7 +26,7 @@ def _id3_tag(path: Path) -> bytes | None:
         if head[:3] == b"ID3":
             f.seek(0)
             header = f.read(_HEADER)
-            return header + f.read(_syncsafe(header[6:10]))
+            return header + f.read(_syncsafe(header[6:10])) if len(header) == _HEADER else None
         if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
             return None
         while True:
@@ -65,6 +65,8 @@ def undecodable_frames(path: str | Path) -> list[str]:
         return []
     version, end, pos = tag[3], len(tag), _HEADER
     if tag[5] & 0x40:  # extended header
+        if len(tag) < _HEADER + 4:
+            return []
         size = _syncsafe(tag[10:14]) if version == 4 else struct.unpack(">I", tag[10:14])[0] + 4
         pos += size
     bad = []

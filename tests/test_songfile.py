@@ -525,3 +525,34 @@ def test_read_only_folder_is_refused(song, tmp_path):
         _refused(song, _jpeg(tmp_path), folder / "out.flac", r"locked/out\.flac: Permission denied")
     finally:
         folder.chmod(0o755)
+
+
+@pytest.mark.parametrize("ext", CONTAINERS)
+def test_damaged_files_only_ever_raise_song_file_error(ext, plain, tmp_path):
+    """Bytes of a tagged file overwritten at random (seeded), some files cut short: reading and
+    embedding either work or raise SongFileError; the damaged song is never changed."""
+    import random
+
+    base = tmp_path / f"base{ext}"
+    shutil.copyfile(plain[ext], base)
+    tag_everything(base, image_bytes(RED), image_bytes(GREEN))
+    data, cover = base.read_bytes(), _jpeg(tmp_path)
+    rng = random.Random(ext)
+    for _ in range(30):
+        damaged = bytearray(data)
+        for _ in range(rng.randint(1, 8)):  # the headers and tags are in the first bytes
+            damaged[rng.randrange(min(len(damaged), 20_000))] = rng.randrange(256)
+        if rng.random() < 0.2:
+            damaged = damaged[: rng.randrange(len(damaged))]
+        song = tmp_path / f"damaged{ext}"
+        song.write_bytes(bytes(damaged))
+        for action in (read_song_tags, read_front_cover):
+            try:
+                action(song)
+            except SongFileError:
+                pass
+        try:
+            embed_cover(song, cover, tmp_path / f"out{ext}")
+        except SongFileError:
+            pass
+        assert song.read_bytes() == damaged and temp_files(tmp_path) == []
