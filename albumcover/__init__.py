@@ -22,6 +22,10 @@ _EXPORTS = {
     "GenerationSettings": "generator",
     "describe_song": "pipeline",
     "make_covers": "pipeline",
+    "SongFileError": "songfile",
+    "SongTags": "songfile",
+    "embed_cover": "songfile",
+    "read_song_tags": "songfile",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

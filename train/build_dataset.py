@@ -30,15 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
+from albumcover.songfile import SongTags, match_category, read_front_cover
 from train.library import (
     LibraryError,
-    TrackTags,
     find_audio_files,
     find_folder_cover,
-    match_category,
     read_manifest,
     read_track,
-    year_of,
 )
 from train.push import PushError, add_hub_arguments, check_hub_args, push_folder
 
@@ -64,7 +62,7 @@ class Track:
 
     source: str  # path relative to the audio folder (or manifest folder), as written in rows
     audio: Path
-    tags: TrackTags
+    tags: SongTags
     category: str = ""  # one of CATEGORIES, or "" to infer it from the audio
     license: str = ""
     tag_error: str = ""  # why mutagen could not read the file, if it could not
@@ -75,10 +73,10 @@ class Track:
     cover_embedded: bool = False
 
     def read_cover(self) -> bytes:
-        """The cover's encoded bytes; raises LibraryError or OSError."""
+        """The cover's encoded bytes; raises OSError or ValueError (LibraryError, SongFileError)."""
         if not self.cover_embedded:
             return self.cover.read_bytes()
-        data = read_track(self.cover)[1]
+        data = read_front_cover(self.cover)  # only the picture: no tags to clean again
         if data is None:
             raise LibraryError(f"the embedded picture of {self.cover} is gone")
         return data
@@ -86,7 +84,7 @@ class Track:
     @property
     def year(self) -> str:
         """The release year from the date tag, or "" when it has none."""
-        year = year_of(self.tags.date)
+        year = self.tags.year
         return str(year) if year else ""
 
     @property
@@ -116,6 +114,8 @@ class BuildSummary:
     cached: int = 0  # tracks whose tagger outputs came from the cache
     written: int = 0  # files created or changed in the output folder
     skipped: list[Skipped] = field(default_factory=list)
+    # (source, note): tag text repaired or dropped before captioning (albumcover.tagtext)
+    tag_notes: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def total_rows(self) -> int:
@@ -133,6 +133,9 @@ class BuildSummary:
             lines.append(f"Skipped {len(self.skipped)}:")
             for s in sorted(self.skipped, key=lambda s: (s.reason, s.source)):
                 lines.append(f"  {s.reason}: {s.source}" + (f" ({s.detail})" if s.detail else ""))
+        if self.tag_notes:
+            lines.append(f"Tag text repaired or dropped ({len(self.tag_notes)}):")
+            lines += [f"  {source}: {note}" for source, note in sorted(self.tag_notes)]
         return "\n".join(lines)
 
 
@@ -265,6 +268,7 @@ def build_dataset(
         tracks = _collect_folder(Path(audio_dir))
     else:
         tracks = _collect_manifest(Path(manifest), summary)
+    summary.tag_notes += [(t.source, note) for t in tracks for note in t.tags.notes]
     covers = _assign_covers(tracks, output_dir, resolution, summary)
 
     taggers = _Taggers(model, genre_model, device, tagger, genre_tagger)
@@ -394,7 +398,7 @@ def _collect_folder(audio_dir: Path) -> list[Track]:
         except LibraryError as e:
             # Decoding decides whether it is audio at all; tags are optional.
             logger.info("no tags for %s: %s", path, e)
-            tags, embedded, tag_error = TrackTags(), None, str(e)
+            tags, embedded, tag_error = SongTags(), None, str(e)
         else:
             tag_error = ""
         if path.parent not in folder_covers:
@@ -422,8 +426,8 @@ def _collect_manifest(manifest: Path, summary: BuildSummary) -> list[Track]:
         Track(
             source=Path(os.path.relpath(row.audio, base)).as_posix(),
             audio=row.audio,
-            tags=TrackTags(
-                title=row.title, artist=row.artist, album=row.album, date=row.date, genre=""
+            tags=SongTags(
+                title=row.title, artist=row.artist, album=row.album, date=row.date, notes=row.notes
             ),
             category=row.category,
             license=row.license,
