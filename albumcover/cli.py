@@ -171,7 +171,8 @@ def add_cover_parser(subparsers) -> argparse.ArgumentParser:
         help="paint album covers for a song, or for every track of an album folder",
         description="Tag each song, write its prompt from the tags and the metadata, print it, "
         "and paint covers with a Stable Diffusion checkpoint (PNG files in --out). A folder "
-        "is an album: one prompt per track, each track's title read from its tags or file name.",
+        "is an album: one prompt per track from its tags (title, else the file name; artist, "
+        "date, genre), as the training captions are written; flags override the tags.",
     )
     parser.add_argument("audio", nargs="+", metavar="AUDIO_OR_FOLDER")
     parser.add_argument("--title", default="", help="song title (single files only)")
@@ -212,18 +213,27 @@ def _album_tracks(folder) -> list:
     )
 
 
-def _track_title(path) -> str:
-    """The track's title tag, else its file name without a leading track number."""
+def _track_song(path, flags):
+    """A track's SongInfo as the dataset builder captions it: title, artist, date and genre
+    category from its tags (:func:`albumcover.songfile.read_song_tags`, the reader the builder
+    uses), each flag given winning over its tag; no title tag: the file name without a leading
+    track number."""
     import re
 
-    import mutagen
+    from .prompts import SongInfo
+    from .songfile import SongFileError, SongTags, match_category, read_song_tags
 
     try:
-        tags = mutagen.File(path, easy=True)
-        title = (tags.get("title") or [""])[0] if tags is not None and tags.tags else ""
-    except (mutagen.MutagenError, OSError, ValueError):  # unreadable tags: use the file name
-        title = ""
-    return title.strip() or re.sub(r"^\d+\s*[-._ ]\s*", "", path.stem).strip()
+        tags = read_song_tags(path)
+    except SongFileError:  # unreadable tags: decoding will say whether it is audio at all
+        tags = SongTags()
+    title = tags.title or re.sub(r"^\d+\s*[-._ ]\s*", "", path.stem).strip()
+    return SongInfo(
+        title=title,
+        artist=flags.artist or tags.artist,
+        date=flags.date or tags.date,
+        category=flags.category or match_category(tags.genre),
+    )
 
 
 def _cover_songs(args: argparse.Namespace) -> list:
@@ -249,10 +259,7 @@ def _cover_songs(args: argparse.Namespace) -> list:
             tracks = _album_tracks(path)
             if not tracks:
                 raise ValueError(f"{path}: no audio files in this folder")
-            songs += [
-                (t, SongInfo(_track_title(t), song.artist, song.date, song.category))
-                for t in tracks
-            ]
+            songs += [(t, _track_song(t, song)) for t in tracks]
         else:
             songs.append((path, song))
     return songs

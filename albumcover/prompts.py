@@ -198,6 +198,16 @@ _TAG_SYNONYMS: dict[str, tuple[str, ...]] = {
 _CANONICAL_TAG = {alias: name for name, aliases in _TAG_SYNONYMS.items() for alias in aliases}
 
 
+def tables_fingerprint() -> str:
+    """A short hash of the category list and the genre and synonym tables: captions written with
+    other tables are other words, so a model's caption recipe records which ones it saw."""
+    import hashlib
+    import json
+
+    tables = [CATEGORIES, sorted(_GENRE_CATEGORY.items()), sorted(_TAG_SYNONYMS.items())]
+    return hashlib.sha256(json.dumps(tables).encode()).hexdigest()[:12]
+
+
 def _label_key(label: str) -> str:
     # "Hip-Hop" -> "hip hop", "Mellow" -> "mellow", "female  vocal " -> "female vocal"
     return " ".join(label.replace("-", " ").replace("_", " ").casefold().split())

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .files import atomic_path
+from .id3frames import undecodable_frames
+from .riffinfo import INFO_FIELDS, read_riff_info
 from .tagtext import clean_tag_text
 
 logger = logging.getLogger(__name__)
@@ -143,8 +145,10 @@ def _open(path: Path):
     """The mutagen object of ``path``; SongFileError when it is missing or not audio."""
     import mutagen
 
-    if not path.is_file():
+    if not path.exists():
         raise SongFileError(f"song file not found: {path}")
+    if not path.is_file():
+        raise SongFileError(f"cannot read {path}: not a file")
     if path.stat().st_size == 0:
         raise SongFileError(f"cannot read {path}: the file is empty, not audio")
     try:
@@ -210,6 +214,8 @@ def _numbers(tags, field: str) -> tuple[int | None, int | None]:
     from mutagen.id3 import ID3
     from mutagen.mp4 import MP4Tags
 
+    if tags is None:
+        return None, None
     if isinstance(tags, MP4Tags):
         pairs = tags.get("trkn" if field == "track" else "disk") or [(0, 0)]
         number, total = pairs[0]
@@ -220,28 +226,45 @@ def _numbers(tags, field: str) -> tuple[int | None, int | None]:
     else:
         texts = _values(tags, ((), (), (f"{field}number",)))
         totals = _values(tags, ((), (), (f"{field}total", f"total{field}s")))
-    match = re.match(r"\s*(\d+)\s*(?:/\s*(\d+))?", texts[0] if texts else "")
+    return _number_pair(texts[0] if texts else "", totals[0] if totals else "")
+
+
+def _number_pair(text: str, total_text: str = "") -> tuple[int | None, int | None]:
+    """(number, total) from "3", "03/12" (and a separate total field, if any); 0 is absent."""
+    match = re.match(r"\s*(\d+)\s*(?:/\s*(\d+))?", text)
     number = int(match.group(1)) if match else None
     total = int(match.group(2)) if match and match.group(2) else None
-    if total is None and totals and totals[0].strip().isdigit():
-        total = int(totals[0])
+    if total is None and total_text.strip().isdigit():
+        total = int(total_text)
     return number or None, total or None
 
 
 def _tags_of(audio, path: Path) -> SongTags:
+    from mutagen.id3 import ID3
+
     tags = audio.tags
-    if tags is None:
+    # A WAV's RIFF INFO list, read where its ID3 chunk (if any) lacks a field.
+    info = read_riff_info(path) if type(audio).__name__ == "WAVE" else {}
+    if tags is None and not info:
         return SongTags()
+    info_values = {field: info[key] for key, field in reversed(INFO_FIELDS.items()) if key in info}
     values, notes = {}, []
+    lost = undecodable_frames(path) if isinstance(tags, ID3) else []
     for name, keys in _TEXT_KEYS.items():
-        found = [v for v in _values(tags, keys) if v.strip()]
+        found = [v for v in _values(tags, keys) if v.strip()] if tags is not None else []
         # one genre per value in every container; other fields keep their first value
         raw = "; ".join(found) if name == "genre" else (found[0] if found else "")
+        raw = raw or info_values.get(name, "")
         values[name], note = clean_tag_text(raw)
+        frame = next((k for k in keys[0] if k in lost), None)
+        if not raw and frame:
+            note = f"dropped: its ID3 {frame} frame is not valid text in the encoding it declares"
         if note:
             notes.append(f"{name}: {note}")
             logger.info("%s: %s: %s", path, name, note)
     track = _numbers(tags, "track")
+    if track == (None, None) and "track" in info_values:
+        track = _number_pair(info_values["track"])
     disc = _numbers(tags, "disc")
     return SongTags(
         **values,
@@ -310,16 +333,21 @@ def _read_cover(cover: Path) -> _Cover:
                 raise SongFileError(
                     f"cover {cover} is {kind or 'an unknown format'}, not JPEG or PNG"
                 )
-            image.load()  # a truncated or corrupt image fails here, not in a music player
+            width, height, mode = image.width, image.height, image.mode
             bands = len(image.getbands())
-            bits = 1 if image.mode == "1" else 16 if image.mode.startswith("I;16") else 8
-            palette = (image.getpalette() or []) if image.mode == "P" else []
+            if kind == "JPEG":
+                # libjpeg's 1/8-scale decode still reads every entropy-coded byte (a truncated
+                # file fails all the same) at half the CPU of a full decode of a 3000-px export
+                image.draft(mode, (max(1, width // 8), max(1, height // 8)))
+            image.load()  # a truncated or corrupt image fails here, not in a music player
+            bits = 1 if mode == "1" else 16 if mode.startswith("I;16") else 8
+            palette = (image.getpalette() or []) if mode == "P" else []
             return _Cover(
                 data=data,
                 mime=COVER_FORMATS[kind],
-                width=image.width,
-                height=image.height,
-                depth=bands * bits if image.mode != "P" else 8,
+                width=width,
+                height=height,
+                depth=bands * bits if mode != "P" else 8,
                 colors=len(palette) // 3,
             )
     except SongFileError:
@@ -368,11 +396,23 @@ def embed_cover(song: str | os.PathLike, cover: str | os.PathLike, out: str | os
     song, cover, out = Path(song), Path(cover), Path(out)
     audio = _open(song)
     kind = type(audio).__name__
+    if kind == "AAC":  # raw ADTS: no container, so nowhere to keep a picture
+        raise SongFileError(
+            f"cannot embed a cover into {song}: a raw AAC (ADTS) stream has no place for one; "
+            f"put it in an M4A first (ffmpeg -i {song.name} -c copy {song.stem}.m4a)"
+        )
     if kind not in _KINDS:
         raise SongFileError(
             f"cannot embed a cover into {song}: {kind} files are not supported ({SUPPORTED})"
         )
     name, extensions = _KINDS[kind]
+    lost = undecodable_frames(song) if kind in ("MP3", "WAVE") else []
+    if lost:  # mutagen would save the tag without them
+        raise SongFileError(
+            f"cannot embed a cover into {song} without losing its ID3 frame(s) "
+            f"{', '.join(lost)}: their text is not valid in the encoding they declare "
+            "(re-save the tags with a tagger first)"
+        )
     picture = _read_cover(cover)
     in_place = _same_file(song, out)
     if not in_place:
@@ -384,7 +424,8 @@ def embed_cover(song: str | os.PathLike, cover: str | os.PathLike, out: str | os
             )
         if out.is_dir():
             raise SongFileError(f"cannot write {out}: it is a folder")
-    target = song if in_place else out
+    # in place through a symlink: tag the file it points at, not a new file over the link
+    target = Path(os.path.realpath(song)) if in_place else out
     if target.exists() and _read_only(target):
         raise SongFileError(f"cannot write {target}: the file is read-only")
     from mutagen import MutagenError
@@ -399,7 +440,9 @@ def embed_cover(song: str | os.PathLike, cover: str | os.PathLike, out: str | os
                 shutil.copymode(song, tmp)
     except SongFileError:
         raise
-    except (MutagenError, OSError, ValueError) as e:  # name the file, whatever failed
+    except OSError as e:  # the reason, not the temp file's name
+        raise SongFileError(f"cannot write the cover into {out}: {e.strerror or e}") from e
+    except (MutagenError, ValueError) as e:  # name the file, whatever failed
         raise SongFileError(f"cannot write the cover into {out}: {e}") from e
     logger.info("wrote %s with the cover %s", out, cover)
     return out

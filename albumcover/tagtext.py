@@ -66,12 +66,30 @@ def _runs(text: str) -> list[tuple[str, bytes | None]]:
     return runs
 
 
+# Scripts that share words in real text (Japanese mixes kanji and kana).
+_SCRIPT_GROUPS = {"HIRAGANA": "CJK", "KATAKANA": "CJK", "HANGUL": "CJK", "IDEOGRAPHIC": "CJK"}
+
+
+def _mixes_scripts(text: str) -> bool:
+    """Whether a word of ``text`` has letters of two scripts ("PERڠLIVE"): what re-decoding
+    plain text that merely looks like mojibake produces ("PERÚ\xa0LIVE"), never a real repair."""
+    for word in re.findall(r"\w+", text):
+        scripts = {
+            _SCRIPT_GROUPS.get(name, name)
+            for name in (unicodedata.name(ch, "?").split(" ")[0] for ch in word if ch.isalpha())
+        }
+        if len(scripts) > 1:
+            return True
+    return False
+
+
 def _undo_mojibake(text: str) -> str:
     """``text`` with UTF-8 that was read as cp1252/latin-1 decoded again, where that is certain.
 
     A run is re-decoded only when all of its bytes form valid UTF-8, at least one multi-byte
-    sequence among them, and the result holds nothing a misreading would produce. Repeated up to
-    three times for text that was mis-decoded more than once.
+    sequence among them, and the result holds nothing a misreading would produce (implausible
+    code points, a word of two scripts). Repeated up to three times for text that was
+    mis-decoded more than once.
     """
     for _ in range(3):
         fixed = []
@@ -81,7 +99,7 @@ def _undo_mojibake(text: str) -> str:
                     decoded = data.decode("utf-8")
                 except UnicodeDecodeError:
                     decoded = run
-                if not _IMPLAUSIBLE.search(decoded):
+                if not _IMPLAUSIBLE.search(decoded) and not _mixes_scripts(decoded):
                     run = decoded
             fixed.append(run)
         fixed_text = "".join(fixed)

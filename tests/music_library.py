@@ -107,3 +107,21 @@ def tag_m4a(path: Path, cover: bytes | None = None, **text) -> None:
         kind = MP4Cover.FORMAT_PNG if cover.startswith(b"\x89PNG") else MP4Cover.FORMAT_JPEG
         audio["covr"] = [MP4Cover(cover, imageformat=kind)]
     audio.save()
+
+
+def with_junk_artist(path: Path) -> Path:
+    """Tag ``path`` (MP3 or WAV) with a title and an artist frame declared UTF-8 that holds a
+    latin-1 byte, as a tagger that got its encodings wrong leaves it (mutagen skips the frame)."""
+    import mutagen
+    from mutagen.id3 import TIT2, TPE1
+
+    audio = mutagen.File(path)
+    if audio.tags is None:
+        audio.add_tags()
+    audio.tags.add(TIT2(encoding=3, text=["Junk Title"]))
+    audio.tags.add(TPE1(encoding=3, text=["ARTISTMARK"]))
+    audio.save()
+    data = path.read_bytes()
+    assert data.count(b"ARTISTMARK") == 1
+    path.write_bytes(data.replace(b"ARTISTMARK", b"Beyonc\xe9!!!"))
+    return path

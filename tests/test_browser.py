@@ -55,6 +55,12 @@ def test_upload_analyze_edit_generate(page, server, clip_path, tmp_path):
     from playwright.sync_api import expect
 
     page.goto(server.url)
+    # Opening the Advanced accordion mounts its controls and then re-applies their stored values
+    # once their code has loaded; a value typed in between is overwritten (25 steps painted
+    # instead of 3). So open it first and let the upload + analysis round trip pass before typing.
+    page.get_by_text("Advanced").click()
+    steps = page.locator("#steps input[type=number]")
+    expect(steps).to_have_value("25")
     page.locator("#song input[type=file]").set_input_files(str(clip_path))
     page.locator("#title").get_by_role("textbox").fill("Night Drive")
     page.locator("#artist").get_by_role("textbox").fill("Ana")
@@ -67,10 +73,11 @@ def test_upload_analyze_edit_generate(page, server, clip_path, tmp_path):
     edited = prompt.input_value() + ", neon city at night"
     prompt.fill(edited)
 
-    page.get_by_text("Advanced").click()  # the accordion: few steps keep the test fast
-    steps = page.locator("#steps input[type=number]")
-    steps.fill("3")
+    steps.fill("3")  # few steps keep the test fast
     steps.press("Enter")
+    # the state Generate reads: the slider's own value, which its range input mirrors
+    expect(page.locator("#steps input[type=range]")).to_have_value("3")
+    expect(steps).to_have_value("3")
     page.locator("#generate").click()
     images = page.locator("#gallery img")
     expect(images).to_have_count(2, timeout=TIMEOUT_MS)  # the default: two variations

@@ -1,53 +1,21 @@
-"""train.library: walking a music folder, tags and covers from every container, manifests."""
+"""train.library: walking a music folder, tags and covers from every container (read by
+albumcover.songfile), manifests."""
 
 import base64
 import json
 
 import pytest
 
+from albumcover.songfile import SongTags
 from tests.music_library import cut_clip, image_bytes, tag_m4a, tag_mp3
 from train.library import (
     LibraryError,
     ManifestError,
-    TrackTags,
     find_audio_files,
     find_folder_cover,
-    match_category,
     read_manifest,
     read_track,
-    year_of,
 )
-
-
-@pytest.mark.parametrize(
-    "genre, category",
-    [
-        ("Rock", "rock"),
-        ("Hip-Hop", "hip hop"),
-        ("hiphop", "hip hop"),
-        ("R&B", "r&b"),
-        ("RnB", "r&b"),
-        ("Techno", "electronic"),  # a Musicnn genre the prompt builder maps
-        ("Chillout", "ambient"),
-        ("Pop Rock", "rock"),  # the head noun comes last
-        ("Symphonic Metal", "metal"),
-        ("Jazz; Blues", "jazz"),
-        ("Schlager/Folk", "folk"),  # the first part that maps
-        ("Schlager", ""),
-        ("", ""),
-        ("  ", ""),
-    ],
-)
-def test_match_category(genre, category):
-    assert match_category(genre) == category
-
-
-@pytest.mark.parametrize(
-    "date, year",
-    [("2004", 2004), ("2004-05-12", 2004), ("12/05/1987", 1987), ("", None), ("n/a", None)],
-)
-def test_year_of(date, year):
-    assert year_of(date) == year
 
 
 def test_folder_cover_names_and_priority(tmp_path):
@@ -83,7 +51,7 @@ def test_read_track_prefers_the_front_cover(clips):
     tag_mp3(clips[".mp3"], [(0, other), (3, front)], title="T", artist="A", genre="(17)")
     tags, cover = read_track(clips[".mp3"])
     assert cover == front
-    assert tags == TrackTags(title="T", artist="A", genre="Rock")  # ID3v1 genre number resolved
+    assert tags == SongTags(title="T", artist="A", genre="Rock")  # ID3v1 genre number resolved
     tag_mp3(clips[".mp3"], [(0, other)])
     assert read_track(clips[".mp3"])[1] == other  # no front cover: the first picture
 
@@ -111,10 +79,10 @@ def test_read_track_errors(tmp_path, clip_path):
     with pytest.raises(LibraryError, match="fake.mp3"):
         read_track(text)
     wav = cut_clip(clip_path, tmp_path / "plain.wav", seconds=0.5)
-    assert read_track(wav) == (TrackTags(), None)
+    assert read_track(wav) == (SongTags(), None)
     m4a = cut_clip(clip_path, tmp_path / "x.m4a", seconds=0.5)
     tag_m4a(m4a, None, title="M", albumartist="Various", date="2001")
-    assert read_track(m4a) == (TrackTags(title="M", album_artist="Various", date="2001"), None)
+    assert read_track(m4a) == (SongTags(title="M", album_artist="Various", date="2001"), None)
 
 
 def test_manifest_jsonl(tmp_path):

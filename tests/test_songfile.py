@@ -15,11 +15,12 @@ from albumcover.songfile import (
     SongFileError,
     SongTags,
     embed_cover,
+    match_category,
     read_front_cover,
     read_song_tags,
     year_of,
 )
-from tests.music_library import cut_clip, image_bytes
+from tests.music_library import cut_clip, image_bytes, with_junk_artist
 
 CONTAINERS = (".mp3", ".flac", ".m4a", ".ogg", ".opus", ".wav")
 RED, BLUE, GREEN = (220, 30, 30), (30, 30, 220), (30, 200, 30)
@@ -248,7 +249,12 @@ def test_unsupported_and_missing_songs(tmp_path):
     cmd = ["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "sine=duration=0.5", str(aiff)]
     subprocess.run(cmd, check=True)
     _refused(aiff, _jpeg(tmp_path), tmp_path / "out.aiff", r"song\.aiff: AIFF files are not sup")
+    adts = tmp_path / "raw.aac"
+    subprocess.run([*cmd[:-1], "-c:a", "aac", str(adts)], check=True)
+    _refused(adts, _jpeg(tmp_path), tmp_path / "out.aac", r"raw\.aac: a raw AAC .* M4A first")
     _refused(tmp_path / "gone.mp3", _jpeg(tmp_path), tmp_path / "o.mp3", r"not found.*gone\.mp3")
+    (tmp_path / "dir.mp3").mkdir()
+    _refused(tmp_path / "dir.mp3", _jpeg(tmp_path), tmp_path / "o.mp3", r"dir\.mp3: not a file")
 
 
 def test_read_only_targets_are_refused(song, tmp_path):
@@ -269,7 +275,7 @@ def test_unwritable_outputs_are_refused(song, tmp_path):
     (tmp_path / "folder.flac").mkdir()
     _refused(song, cover, tmp_path / "folder.flac", r"folder\.flac: it is a folder")
     (tmp_path / "afile").write_text("a file, not a folder")
-    _refused(song, cover, tmp_path / "afile" / "out.flac", r"cannot write the cover into")
+    _refused(song, cover, tmp_path / "afile" / "out.flac", r"into .*afile/out\.flac: File exists")
 
 
 def test_bad_covers_are_refused(song, tmp_path, monkeypatch):
@@ -373,3 +379,180 @@ def test_read_song_tags_errors(tmp_path):
 )
 def test_year_of(date, year):
     assert year_of(date) == year
+
+
+@pytest.mark.parametrize(
+    "genre, category",
+    [
+        ("Rock", "rock"),
+        ("Hip-Hop", "hip hop"),
+        ("hiphop", "hip hop"),
+        ("R&B", "r&b"),
+        ("RnB", "r&b"),
+        ("Techno", "electronic"),  # a Musicnn genre the prompt builder maps
+        ("Chillout", "ambient"),
+        ("Pop Rock", "rock"),  # the head noun comes last
+        ("Symphonic Metal", "metal"),
+        ("Jazz; Blues", "jazz"),
+        ("Schlager/Folk", "folk"),  # the first part that maps
+        ("Schlager", ""),
+        ("", ""),
+        ("  ", ""),
+    ],
+)
+def test_match_category(genre, category):
+    assert match_category(genre) == category
+
+
+@pytest.mark.parametrize("ext", [".mp3", ".wav"])
+def test_undecodable_id3_frames_are_reported_and_never_lost(ext, plain, tmp_path):
+    from albumcover.id3frames import undecodable_frames
+
+    song = tmp_path / f"junk{ext}"
+    shutil.copyfile(plain[ext], song)
+    with_junk_artist(song)
+    assert undecodable_frames(song) == ["TPE1"]
+    tags = read_song_tags(song)
+    assert (tags.title, tags.artist) == ("Junk Title", "")
+    assert tags.notes == (
+        "artist: dropped: its ID3 TPE1 frame is not valid text in the encoding it declares",
+    )
+    # saving through mutagen would drop the frame: refused, the song as it was
+    _refused(song, _jpeg(tmp_path), tmp_path / f"out{ext}", r"junk\.\w+ without losing .* TPE1")
+    _refused(song, _jpeg(tmp_path), song, r"without losing its ID3 frame\(s\) TPE1")
+
+
+def test_valid_id3_text_of_every_encoding_is_not_flagged(plain, tmp_path):
+    from mutagen.id3 import COMM, ID3, TIT2, TPE1, TPE2, TXXX
+
+    from albumcover.id3frames import undecodable_frames
+
+    for version in (3, 4):
+        song = tmp_path / f"v{version}.mp3"
+        shutil.copyfile(plain[".mp3"], song)
+        tags = ID3()
+        tags.add(TIT2(encoding=0, text=["Björk"]))
+        tags.add(TPE1(encoding=1, text=["坂本龍一", "Ana"]))  # UTF-16, two values
+        tags.add(TPE2(encoding=3 if version == 4 else 1, text=["Кино"]))
+        tags.add(COMM(encoding=1, lang="eng", desc="d", text=["A"]))
+        tags.add(TXXX(encoding=1, desc="MOOD", text=["calm"]))
+        tags.save(song, v2_version=version)
+        assert undecodable_frames(song) == []
+        assert read_song_tags(song).notes == ()
+        # ID3v2.3 has no multiple values: mutagen joins them with "/"
+        assert read_song_tags(song).artist == ("坂本龍一" if version == 4 else "坂本龍一/Ana")
+    assert undecodable_frames(plain[".flac"]) == [] and undecodable_frames(plain[".wav"]) == []
+
+
+@pytest.mark.parametrize(
+    "mode, fmt, depth, colors",
+    [("RGB", "JPEG", 24, 0), ("L", "JPEG", 8, 0), ("RGBA", "PNG", 32, 0), ("P", "PNG", 8, None)],
+)
+def test_flac_picture_block_describes_the_cover(mode, fmt, depth, colors, song, tmp_path):
+    from mutagen.flac import FLAC
+    from PIL import Image
+
+    cover = tmp_path / f"cover.{fmt.lower()}"
+    Image.new("RGB", (320, 200), BLUE).convert(mode).save(cover, fmt)
+    embed_cover(song, cover, song)
+    (front,) = [p for p in FLAC(song).pictures if p.type == 3]
+    assert (front.width, front.height, front.depth) == (320, 200, depth)
+    if colors is None:  # an indexed PNG: as many colours as its palette holds
+        with Image.open(cover) as image:
+            colors = len(image.getpalette()) // 3
+        assert colors > 0
+    assert front.mime == f"image/{fmt.lower()}" and front.colors == colors
+
+
+def test_in_place_through_a_symlink_tags_the_file_it_points_at(song, tmp_path):
+    link = tmp_path / "link.flac"
+    link.symlink_to(song)
+    cover = _jpeg(tmp_path)
+    embed_cover(link, cover, link)
+    assert link.is_symlink() and read_front_cover(song) == cover.read_bytes()
+    assert temp_files(tmp_path) == []
+
+
+def riff_chunk(path: Path, name: bytes) -> bytes:
+    """The bytes of the first top-level RIFF chunk called ``name`` (header included)."""
+    import struct
+
+    data, pos = path.read_bytes(), 12
+    while pos + 8 <= len(data):
+        size = struct.unpack("<I", data[pos + 4 : pos + 8])[0]
+        if data[pos : pos + 4] == name:
+            return data[pos : pos + 8 + size]
+        pos += 8 + size + (size & 1)
+    raise AssertionError(f"no {name} chunk in {path}")
+
+
+def test_wav_riff_info_tags_are_read_and_kept(tmp_path):
+    wav = tmp_path / "info.wav"
+    command = [b"ffmpeg", b"-nostdin", b"-v", b"error", b"-f", b"lavfi", b"-i", b"sine=duration=1"]
+    for key, value in {
+        b"title": b"Night Drive",
+        b"artist": "Björk".encode(),
+        b"album": b"Caf\xe9",  # latin-1 bytes: not valid UTF-8, dropped with a note
+        b"date": b"2004-05-12",
+        b"genre": b"Jazz",
+        b"track": b"3",
+    }.items():
+        command += [b"-metadata", key + b"=" + value]
+    subprocess.run([*command, bytes(wav)], check=True)
+    tags = read_song_tags(wav)
+    assert (tags.title, tags.artist, tags.album, tags.date, tags.year, tags.genre) == (
+        "Night Drive",
+        "Björk",
+        "",
+        "2004-05-12",
+        2004,
+        "Jazz",
+    )
+    assert tags.track_number == 3 and tags.notes[0].startswith("album: dropped 'Caf\ufffd'")
+    info = riff_chunk(wav, b"LIST")
+    out = embed_cover(wav, _jpeg(tmp_path), tmp_path / "out.wav")
+    assert riff_chunk(out, b"LIST") == info  # the INFO list is kept as it was
+    assert riff_chunk(out, b"data") == riff_chunk(wav, b"data")  # and the samples
+    assert read_song_tags(out) == tags and read_front_cover(out) == _jpeg(tmp_path).read_bytes()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_folder_is_refused(song, tmp_path):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        _refused(song, _jpeg(tmp_path), folder / "out.flac", r"locked/out\.flac: Permission denied")
+    finally:
+        folder.chmod(0o755)
+
+
+@pytest.mark.parametrize("ext", CONTAINERS)
+def test_damaged_files_only_ever_raise_song_file_error(ext, plain, tmp_path):
+    """Bytes of a tagged file overwritten at random (seeded), some files cut short: reading and
+    embedding either work or raise SongFileError; the damaged song is never changed."""
+    import random
+
+    base = tmp_path / f"base{ext}"
+    shutil.copyfile(plain[ext], base)
+    tag_everything(base, image_bytes(RED), image_bytes(GREEN))
+    data, cover = base.read_bytes(), _jpeg(tmp_path)
+    rng = random.Random(ext)
+    for _ in range(30):
+        damaged = bytearray(data)
+        for _ in range(rng.randint(1, 8)):  # the headers and tags are in the first bytes
+            damaged[rng.randrange(min(len(damaged), 20_000))] = rng.randrange(256)
+        if rng.random() < 0.2:
+            damaged = damaged[: rng.randrange(len(damaged))]
+        song = tmp_path / f"damaged{ext}"
+        song.write_bytes(bytes(damaged))
+        for action in (read_song_tags, read_front_cover):
+            try:
+                action(song)
+            except SongFileError:
+                pass
+        try:
+            embed_cover(song, cover, tmp_path / f"out{ext}")
+        except SongFileError:
+            pass
+        assert song.read_bytes() == damaged and temp_files(tmp_path) == []

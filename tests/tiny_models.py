@@ -282,3 +282,81 @@ def save_tiny_lora(base_dir, path) -> Path:
     layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
     StableDiffusionPipeline.save_lora_weights(path, unet_lora_layers=layers)
     return path
+
+
+# A tiny SDXL: two CLIP text encoders (the second with a projection, whose pooled output feeds the
+# UNet's `text_time` conditioning with the six size/crop ids), cross-attention over both encoders'
+# hidden states concatenated (32 + 32 = 64), SDXL's Euler scheduler and VAE scaling factor.
+TINY_SDXL = dict(
+    unet=dict(
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        sample_size=IMAGE_SIZE // 2,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 2),
+        projection_class_embeddings_input_dim=6 * 8 + 32,  # six time ids x 8 + pooled text (32)
+        cross_attention_dim=64,
+        norm_num_groups=32,
+    ),
+    vae=dict(**TINY["vae"], scaling_factor=0.13025),
+    text_encoder=dict(
+        hidden_size=32,
+        intermediate_size=37,
+        num_attention_heads=4,
+        num_hidden_layers=2,
+        max_position_embeddings=77,
+        projection_dim=32,
+    ),
+)
+
+
+def save_tiny_sdxl(path) -> Path:
+    """Write a tiny random SDXL pipeline (``StableDiffusionXLPipeline``) to ``path``; return it.
+
+    64x64 images, two tiny CLIP tokenizers and text encoders (``text_encoder_2`` with a
+    projection), ``text_time`` UNet conditioning. The global torch RNG is left untouched.
+    """
+    from diffusers import (
+        AutoencoderKL,
+        EulerDiscreteScheduler,
+        StableDiffusionXLPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    path = Path(path)
+    tokenizer = tiny_tokenizer()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(SEED)
+        config = CLIPTextConfig(
+            **{"vocab_size": len(tokenizer), **TINY_SDXL["text_encoder"]},
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        pipe = StableDiffusionXLPipeline(
+            vae=AutoencoderKL(**TINY_SDXL["vae"]),
+            text_encoder=CLIPTextModel(config),
+            text_encoder_2=CLIPTextModelWithProjection(config),
+            tokenizer=tokenizer,
+            tokenizer_2=tiny_tokenizer(),
+            unet=UNet2DConditionModel(**TINY_SDXL["unet"]),
+            # SDXL base 1.0's scheduler settings
+            scheduler=EulerDiscreteScheduler(
+                beta_start=0.00085,
+                beta_end=0.012,
+                beta_schedule="scaled_linear",
+                num_train_timesteps=1000,
+                steps_offset=1,
+                timestep_spacing="leading",
+            ),
+        )
+    pipe.save_pretrained(path)
+    return path

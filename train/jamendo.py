@@ -27,8 +27,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from albumcover.songfile import match_category
 from train.build_dataset import temp_file_beside, write_atomic
-from train.library import match_category
 
 logger = logging.getLogger(__name__)
 

@@ -15,10 +15,11 @@ DreamBooth mode trains one prompt on a folder of images (``--instance_data_dir``
 Runs as ``python -m train.train_dreambooth`` or ``accelerate launch -m train.train_dreambooth``.
 Checkpoints (``output_dir/checkpoint-<step>``, written to a temp folder and renamed, so a kill
 mid-save never leaves a broken one) hold model, optimizer, LR scheduler, EMA and RNG state;
-``--resume_from_checkpoint latest`` continues at the same step. The output loads straight into
-``albumcover.generator.CoverGenerator.from_pretrained``: full mode writes a diffusers pipeline
-folder, LoRA mode ``pytorch_lora_weights.safetensors`` for the base model named in
-``albumcover_training.json`` and the model card.
+``--resume_from_checkpoint latest`` continues at the same step; an ``--output_dir`` that holds
+another run is refused unless resumed or ``--overwrite_output_dir`` (``train.outputs``). The
+output loads straight into ``albumcover.generator.CoverGenerator.from_pretrained``: full mode
+writes a diffusers pipeline folder, LoRA mode ``pytorch_lora_weights.safetensors`` for the base
+model named in ``albumcover_training.json`` and the model card.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from albumcover.files import atomic_path, check_writable_dir, write_atomic
+
 from .imagefolder import (
     CoverDataset,
     DatasetError,
@@ -49,7 +52,8 @@ from .imagefolder import (
     read_metadata,
 )
 from .model_card import write_model_card
-from .push import PushError, push_folder
+from .outputs import OutputDirError, prepare_output_dir
+from .push import PushError, add_hub_arguments, check_hub_args, push_folder
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +144,11 @@ def parse_args(input_args: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--checkpointing_steps", type=int, default=500, help="save state every N steps")
     g.add_argument("--checkpoints_total_limit", type=int, help="keep the newest N checkpoints")
     g.add_argument("--resume_from_checkpoint", help="checkpoint folder (or name), or `latest`")
+    g.add_argument(
+        "--overwrite_output_dir",
+        action="store_true",
+        help="replace another run found in --output_dir (without it, such a folder is refused)",
+    )
 
     g = p.add_argument_group("validation and logging")
     g.add_argument("--validation_prompt", help="rendered every --validation_steps and at the end")
@@ -149,11 +158,7 @@ def parse_args(input_args: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--report_to", default="none", choices=("none", "tensorboard", "wandb"))
     g.add_argument("--logging_dir", default="logs", help="tracker folder in --output_dir")
 
-    g = p.add_argument_group("hub (token: HF_TOKEN or `hf auth login`)")
-    g.add_argument("--push_to_hub", action="store_true", help="upload the output at the end")
-    g.add_argument("--hub_model_id", help="user/name (default: the output folder's name)")
-    g.add_argument("--hub_private_repo", action="store_true")
-    g.add_argument("--hub_token", help=argparse.SUPPRESS)  # refused: see _check_args
+    add_hub_arguments(p.add_argument_group("hub (token: HF_TOKEN or `hf auth login`)"))
 
     args = p.parse_args(input_args)
     _check_args(args)
@@ -161,11 +166,7 @@ def parse_args(input_args: list[str] | None = None) -> argparse.Namespace:
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    if args.hub_token is not None:
-        raise ValueError(
-            "--hub_token is refused: a token on the command line leaks into shell history and "
-            "process lists. Run `hf auth login` or set HF_TOKEN instead."
-        )
+    check_hub_args(args, default_repo=Path(args.output_dir).resolve().name)
     if args.train_data_dir is None and args.instance_data_dir is None:
         raise ValueError(
             "give --train_data_dir (covers with their prompts in metadata.jsonl) or "
@@ -246,8 +247,6 @@ def _check_args(args: argparse.Namespace) -> None:
         )
     if args.resume_from_checkpoint not in (None, "latest"):
         resolve_checkpoint(args.resume_from_checkpoint, args.output_dir)  # raises if unusable
-    if args.push_to_hub and args.hub_model_id is None:
-        args.hub_model_id = Path(args.output_dir).resolve().name
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -307,7 +306,9 @@ def save_checkpoint(accelerator, output_dir: Path, step: int, state: dict, limit
     """Save the full training state to ``output_dir/checkpoint-<step>`` atomically, then prune.
 
     The state goes to a hidden temp folder first; :data:`STATE_FILE` is written last and the
-    folder renamed, so a run killed mid-save leaves the previous checkpoints as they were.
+    folder renamed, so a run killed mid-save leaves the previous checkpoints as they were. (A
+    folder, not a file: ``albumcover.files`` writes files, so this one rename of a complete temp
+    folder is the folder-level counterpart of its temp + ``os.replace``.)
     """
     final = output_dir / f"checkpoint-{step}"
     tmp = output_dir / f".tmp-checkpoint-{step}"
@@ -351,11 +352,11 @@ def generate_class_images(args, accelerator, dtype: torch.dtype) -> None:
     from diffusers import StableDiffusionPipeline
 
     folder = Path(args.class_data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    have = len(list_images(folder))
+    have = len(list_images(folder)) if folder.is_dir() else 0
     missing = args.num_class_images - have
     if missing <= 0:
         return
+    check_writable_dir(folder, "--class_data_dir")  # before the pipeline loads
     logger.info("generating %d class images for %r in %s", missing, args.class_prompt, folder)
     pipe = _load(
         "pipeline",
@@ -381,9 +382,8 @@ def generate_class_images(args, accelerator, dtype: torch.dtype) -> None:
         for image in images:
             while (folder / f"class-{index:05d}.png").exists():
                 index += 1
-            tmp = folder / f".class-{index:05d}.png.tmp"
-            image.save(tmp, format="PNG")
-            tmp.rename(folder / f"class-{index:05d}.png")  # never a half-written image
+            with atomic_path(folder / f"class-{index:05d}.png") as tmp:  # never half-written
+                image.save(tmp, format="PNG")
     del pipe
     _free_memory()
 
@@ -453,6 +453,8 @@ def main(args: argparse.Namespace) -> TrainResult:
 
     Raises:
         DatasetError: a broken dataset file (before any model loads).
+        OutputDirError: --output_dir is unwritable or holds another run (checked before any
+            model loads; nothing of the other run is touched).
         TrainingError: an unloadable model or an incompatible checkpoint.
         PushError: the push failed; the local output is complete.
     """
@@ -471,6 +473,13 @@ def main(args: argparse.Namespace) -> TrainResult:
             logger.info("no checkpoint in %s: starting a new run", output_dir)
         else:
             checkpoint_state = read_checkpoint_state(checkpoint)
+    # Before any model loads: an unwritable folder, or one holding another run, fails in one line.
+    prepare_output_dir(
+        output_dir,
+        resume=checkpoint,
+        overwrite=args.overwrite_output_dir,
+        what="SD fine-tuning",
+    )
     seed = args.seed
     if checkpoint_state:
         if seed is not None and seed != checkpoint_state["seed"]:
@@ -540,12 +549,6 @@ def main(args: argparse.Namespace) -> TrainResult:
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temp(output_dir)
-        if checkpoint is None and list_checkpoints(output_dir):
-            logger.warning(
-                "%s already holds checkpoints from another run; pass "
-                "--resume_from_checkpoint latest to continue it",
-                output_dir,
-            )
         if args.with_prior_preservation:
             cuda = accelerator.device.type == "cuda"  # half precision only where it is fast
             dtype = _weight_dtype(accelerator.mixed_precision) if cuda else torch.float32
@@ -933,7 +936,8 @@ class Trainer:
                 ).images[0]
                 images.append(image)
                 paths.append(folder / f"{i:02d}.png")
-                image.save(paths[-1])
+                with atomic_path(paths[-1]) as tmp:
+                    image.save(tmp, format="PNG")
         self.validation_images = paths
         logger.info("validation images: %s", folder)
         for tracker in accelerator.trackers:
@@ -1032,7 +1036,7 @@ class Trainer:
             pipe.save_pretrained(self.output_dir)
             del pipe
             info.update(use_ema=args.use_ema, train_text_encoder=args.train_text_encoder)
-        (self.output_dir / OUTPUT_INFO).write_text(json.dumps(info, indent=2) + "\n")
+        write_atomic(self.output_dir / OUTPUT_INFO, json.dumps(info, indent=2) + "\n")
         logger.info("saved the %s model to %s", info["kind"], self.output_dir)
 
     def _validate_output(self, step: int) -> None:
@@ -1072,7 +1076,7 @@ def cli(argv: list[str] | None = None) -> int:
         return 2
     try:
         main(args)
-    except (DatasetError, TrainingError, PushError) as e:
+    except (DatasetError, TrainingError, PushError, OutputDirError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

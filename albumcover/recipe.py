@@ -1,0 +1,144 @@
+"""The caption recipe: how a model's training captions were written, saved beside the model.
+
+A fine-tuned model only understands prompts written the way its captions were. The dataset
+builder writes a :class:`CaptionRecipe` into the dataset folder, training copies it into the model
+folder (and its model card), and the app and CLI read it from the served model and write prompts
+exactly that way. A model without a recipe is served with :data:`DEFAULT_RECIPE`.
+
+This module is the one source of the tagging defaults (caption tagger, genre tagger, top-N,
+threshold): the app, the CLI and the builder take them from here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+from .prompts import DEFAULT_STYLE, STYLES, tables_fingerprint
+
+RECIPE_FILE = "albumcover_recipe.json"
+RECIPE_FORMAT = 1
+DEFAULT_TAGGER = "MTT_musicnn"  # its tags (instruments, moods, genres) go into the prompt
+GENRE_TAGGER = "MSD_musicnn"  # its labels are genres: the category is inferred from them
+DEFAULT_TOP = 5
+DEFAULT_THRESHOLD = 0.1
+CAPTION_MODES = ("prompt", "category", "none")
+
+
+class RecipeError(ValueError):
+    """A recipe file that cannot be read, or a setting that contradicts the model's recipe."""
+
+
+@dataclass(frozen=True)
+class CaptionRecipe:
+    """How captions are written: the prompt style (and its template), the two taggers, how many
+    tags (``top`` tags scoring at least ``threshold``), the base model whose tokenizer counted
+    the caption budget, the version of the synonym/category tables, and the caption mode
+    (``prompt``: the full caption; ``category``: only ``cover album of {category} song``;
+    ``none``: empty captions, an unconditional fine-tune)."""
+
+    style: str = DEFAULT_STYLE
+    template: str = STYLES[DEFAULT_STYLE].template
+    caption_tagger: str = DEFAULT_TAGGER
+    genre_tagger: str = GENRE_TAGGER
+    top: int = DEFAULT_TOP
+    threshold: float = DEFAULT_THRESHOLD
+    base_model: str | None = None
+    tables_version: str = tables_fingerprint()
+    caption_mode: str = "prompt"
+    format: int = RECIPE_FORMAT
+
+    def __post_init__(self):
+        if self.style not in STYLES:
+            raise RecipeError(f"recipe style {self.style!r} is not one of {sorted(STYLES)}")
+        if self.caption_mode not in CAPTION_MODES:
+            raise RecipeError(f"caption_mode {self.caption_mode!r} is not one of {CAPTION_MODES}")
+        top = self.top
+        if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+            raise RecipeError(f"recipe top must be a whole number >= 1, got {top!r}")
+        t = self.threshold
+        if isinstance(t, bool) or not isinstance(t, int | float) or not 0 <= t <= 1:
+            raise RecipeError(f"recipe threshold must be a number in [0, 1], got {t!r}")
+
+    @classmethod
+    def for_style(cls, style: str = DEFAULT_STYLE, **kwargs) -> CaptionRecipe:
+        """A recipe for ``style`` (its template filled in) and any other field in ``kwargs``."""
+        if style not in STYLES:
+            raise RecipeError(f"unknown style {style!r}; choose one of {sorted(STYLES)}")
+        return cls(style=style, template=STYLES[style].template, **kwargs)
+
+    def with_base_model(self, base_model: str | None) -> CaptionRecipe:
+        return replace(self, base_model=base_model)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, where: str = "recipe") -> CaptionRecipe:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise RecipeError(f"{where}: not valid JSON ({e})") from e
+        if not isinstance(data, dict):
+            raise RecipeError(f"{where}: expected a JSON object, got {type(data).__name__}")
+        if data.get("format", RECIPE_FORMAT) > RECIPE_FORMAT:
+            raise RecipeError(
+                f"{where}: recipe format {data['format']} is newer than this albumcover reads "
+                f"({RECIPE_FORMAT}); upgrade albumcover"
+            )
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise RecipeError(f"{where}: unknown recipe fields {unknown}")
+        try:
+            return cls(**data)
+        except TypeError as e:
+            raise RecipeError(f"{where}: {e}") from e
+
+    def fingerprint(self) -> str:
+        """A short hash of the recipe, e.g. for a tag cache key."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Write the recipe into ``folder`` (created) as :data:`RECIPE_FILE`; return its path."""
+        from .files import write_atomic
+
+        path = Path(folder) / RECIPE_FILE
+        write_atomic(path, self.to_json())
+        return path
+
+
+DEFAULT_RECIPE = CaptionRecipe()
+
+
+def read_recipe(folder: str | os.PathLike) -> CaptionRecipe | None:
+    """The recipe saved in a dataset or model folder, or None when it has none."""
+    path = Path(folder) / RECIPE_FILE
+    if not path.is_file():
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise RecipeError(f"cannot read {path}: {e}") from e
+    return CaptionRecipe.from_json(text, where=str(path))
+
+
+def load_recipe(model: str | os.PathLike, local_files_only: bool = False) -> CaptionRecipe | None:
+    """The recipe of a served model: a local folder, or a Hub repo id (None when it has none).
+
+    Network failures for a Hub id count as "no recipe" only when the file is missing; any other
+    error is raised, so a model is never silently prompted the wrong way.
+    """
+    if os.path.isdir(os.fspath(model)):
+        return read_recipe(model)
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+
+    try:
+        path = hf_hub_download(os.fspath(model), RECIPE_FILE, local_files_only=local_files_only)
+    except (EntryNotFoundError, LocalEntryNotFoundError):
+        return None
+    return read_recipe(Path(path).parent)
