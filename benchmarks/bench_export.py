@@ -95,6 +95,13 @@ def main(argv=None) -> None:
     wall, cpu, _ = timed(lambda: letter_cover(big, "ليلة القيادة", "夜のドライブ"), args.runs)
     rows.append((f"lettering at {args.size} px, Arabic + CJK", wall, cpu))
 
+    def app_preview():  # what the app's Letter button does: 1024-px preview, no repainting
+        preview = source.resize((1024, 1024), Image.Resampling.LANCZOS)
+        return letter_cover(preview, "Night Drive", "Ana", layout="top")
+
+    wall, cpu, _ = timed(app_preview, args.runs)
+    rows.append(("app preview: 512 -> 1024 px + lettering", wall, cpu))
+
     font_path = str(fonts.face_file("sans").path)
 
     def bare_draw():

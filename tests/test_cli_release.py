@@ -193,3 +193,25 @@ def test_album_without_an_album_tag_needs_title(clip_path, painting, tmp_path, c
     assert "no album title in the tracks' tags; give it with --title" in capsys.readouterr().err
     assert main([*argv, "--title", "Demos", "--artist", "Ana"]) == 0
     assert b"Title: Demos\nArtist: Ana" in Image.open(tmp_path / "untagged.jpg").info["comment"]
+
+
+def test_album_painted_once_and_embedded(album, tmp_path, capsys):
+    """An album folder through the real path: one prompt (the album's), one painting, one
+    export, embedded into every track."""
+    model = save_tiny_sd(tmp_path / "sd")
+    argv = ["cover", str(album), "--category", "jazz", "--model", str(model), "--n", "1"]
+    argv += ["--steps", "1", "--size", "64", "--seed", "5", "--device", "cpu", "--letter"]
+    argv += ["--embed", "--export-size", "640", "--out", str(tmp_path / "out")]
+    assert main(argv) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert out.count("titled Night Drives") == 1 and "by Ana" in out  # one album prompt
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == [
+        "01 Intro.mp3",
+        "02 Lights.flac",
+        "03 Rain.ogg",
+        "Night Drives-5.png",
+        "Night Drives.jpg",
+    ]
+    cover = (tmp_path / "out" / "Night Drives.jpg").read_bytes()
+    assert all(read_front_cover(tmp_path / "out" / n) == cover for n in names[:3])
