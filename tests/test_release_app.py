@@ -180,3 +180,17 @@ def test_cmyk_upload_is_exported_as_srgb(client, tmp_path):
     assert "PASS" in report
     with Image.open(exported) as image:
         assert image.mode == "RGB" and image.size == (3000, 3000)
+
+
+def test_configured_upscaler_without_a_gpu_falls_back_to_lanczos(monkeypatch, caplog):
+    import torch
+
+    import app
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here: the upscaler would load")
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
+    assert app.load_upscaler(None) is None
+    with caplog.at_level("WARNING", logger="albumcover.app"):
+        assert app.load_upscaler("stabilityai/stable-diffusion-x4-upscaler") is None
+    assert "needs a GPU; none here, exports use Lanczos" in caplog.text
