@@ -65,3 +65,36 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> bool:
     with atomic_open(path) as f:
         f.write(data)
     return True
+
+
+class OutputDirError(ValueError):
+    """An output folder that cannot be created or written; the message is one line for the user."""
+
+
+def check_writable_dir(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """Create ``path`` (and its parents) if needed and prove a file can be written in it.
+
+    Call it before any model loads or any audio is tagged, so a bad ``--out`` fails in a second
+    with one line instead of a traceback after minutes of work. ``what`` names the folder in the
+    message (e.g. ``"--out"``). Returns the path, resolved. Raises :class:`OutputDirError` (a
+    ``ValueError``) naming the folder and the reason: it is a file, a parent is a file, no
+    permission, read-only file system, disk full...
+    """
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise OutputDirError(f"{what} {str(path)!r} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputDirError(f"{what} {str(path)!r} cannot be created: {e.strerror or e}") from e
+    try:
+        # a real file, not os.access: ACLs, read-only mounts and full disks only show on write
+        fd, tmp = tempfile.mkstemp(dir=path, prefix=".write-check.", suffix=".tmp")
+        try:
+            os.write(fd, b"x")
+        finally:
+            os.close(fd)
+            os.unlink(tmp)
+    except OSError as e:
+        raise OutputDirError(f"{what} {str(path)!r} is not writable: {e.strerror or e}") from e
+    return path.resolve()

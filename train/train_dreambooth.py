@@ -49,6 +49,7 @@ from .imagefolder import (
     read_metadata,
 )
 from .model_card import write_model_card
+from .outputs import OutputDirError, prepare_output_dir
 from .push import PushError, push_folder
 
 logger = logging.getLogger(__name__)
@@ -140,6 +141,11 @@ def parse_args(input_args: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--checkpointing_steps", type=int, default=500, help="save state every N steps")
     g.add_argument("--checkpoints_total_limit", type=int, help="keep the newest N checkpoints")
     g.add_argument("--resume_from_checkpoint", help="checkpoint folder (or name), or `latest`")
+    g.add_argument(
+        "--overwrite_output_dir",
+        action="store_true",
+        help="replace another run found in --output_dir (without it, such a folder is refused)",
+    )
 
     g = p.add_argument_group("validation and logging")
     g.add_argument("--validation_prompt", help="rendered every --validation_steps and at the end")
@@ -453,6 +459,8 @@ def main(args: argparse.Namespace) -> TrainResult:
 
     Raises:
         DatasetError: a broken dataset file (before any model loads).
+        OutputDirError: --output_dir is unwritable or holds another run (checked before any
+            model loads; nothing of the other run is touched).
         TrainingError: an unloadable model or an incompatible checkpoint.
         PushError: the push failed; the local output is complete.
     """
@@ -471,6 +479,13 @@ def main(args: argparse.Namespace) -> TrainResult:
             logger.info("no checkpoint in %s: starting a new run", output_dir)
         else:
             checkpoint_state = read_checkpoint_state(checkpoint)
+    # Before any model loads: an unwritable folder, or one holding another run, fails in one line.
+    prepare_output_dir(
+        output_dir,
+        resume=checkpoint,
+        overwrite=args.overwrite_output_dir,
+        what="SD fine-tuning",
+    )
     seed = args.seed
     if checkpoint_state:
         if seed is not None and seed != checkpoint_state["seed"]:
@@ -540,12 +555,6 @@ def main(args: argparse.Namespace) -> TrainResult:
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temp(output_dir)
-        if checkpoint is None and list_checkpoints(output_dir):
-            logger.warning(
-                "%s already holds checkpoints from another run; pass "
-                "--resume_from_checkpoint latest to continue it",
-                output_dir,
-            )
         if args.with_prior_preservation:
             cuda = accelerator.device.type == "cuda"  # half precision only where it is fast
             dtype = _weight_dtype(accelerator.mixed_precision) if cuda else torch.float32
@@ -1072,7 +1081,7 @@ def cli(argv: list[str] | None = None) -> int:
         return 2
     try:
         main(args)
-    except (DatasetError, TrainingError, PushError) as e:
+    except (DatasetError, TrainingError, PushError, OutputDirError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0
