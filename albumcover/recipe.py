@@ -98,6 +98,19 @@ class CaptionRecipe:
         except TypeError as e:
             raise RecipeError(f"{where}: {e}") from e
 
+    def caption(self, prompt: str, category: str) -> str:
+        """The caption (training) or prompt (serving) in this recipe's caption mode, from the
+        song's full ``prompt`` and its ``category``: ``prompt`` as is; ``category``: only
+        ``cover album of {category} song`` (the study's template, its other clauses dropped);
+        ``none``: the empty string (an unconditional model)."""
+        if self.caption_mode == "prompt":
+            return prompt
+        if self.caption_mode == "category":
+            from .prompts import SongInfo, build_prompt
+
+            return build_prompt(SongInfo(category=category), [], style="study")
+        return ""
+
     def fingerprint(self) -> str:
         """A short hash of the recipe, e.g. for a tag cache key."""
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
