@@ -233,7 +233,9 @@ class Trainer:
         if args.gradient_checkpointing:
             self.unet.enable_gradient_checkpointing()
             for encoder in self._trained_encoders():
-                encoder.gradient_checkpointing_enable()
+                # transformers 5 renamed it; the old name warns
+                enable = getattr(encoder, "activation_checkpointing_enable", None)
+                (enable or encoder.gradient_checkpointing_enable)()
         self.ema = None
         if args.use_ema:
             from diffusers import UNet2DConditionModel
