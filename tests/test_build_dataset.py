@@ -379,10 +379,26 @@ def run_cli(argv, capsys):
         (["--output_dir", "{tmp}/o", "--audio_dir", "{tmp}", "--resolution", "0"], "multiple"),
         (["--output_dir", "{tmp}/o", "--audio_dir", "{tmp}", "--validation_split", "1"], "[0, 1)"),
         (["--output_dir", "{tmp}/o", "--audio_dir", "{tmp}", "--validation_split", "-0.1"], "[0"),
-        (["--output_dir", "{tmp}/o", "--audio_dir", "{tmp}", "--private"], "--push_to_hub"),
+        (
+            ["--output_dir", "{tmp}/o", "--audio_dir", "{tmp}", "--hub_private_repo"],
+            "--push_to_hub",
+        ),
+        (["--output_dir", "{tmp}/o", "--audio_dir", "{tmp}", "--push_to_hub", "me/x"], "no value"),
+        (["--output_dir", "{tmp}/o", "--audio_dir", "{tmp}", "--hub_token", "hf_x"], "auth login"),
         (["--output_dir", "{tmp}/o", "--audio_dir", "{tmp}", "--model", "nope"], "--model"),
         (["--output_dir", "{tmp}/o", "--audio_dir", "{tmp}", "--style", "nope"], "--style"),
-        (["--output_dir", "{tmp}/o", "--audio_dir", "{tmp}", "--push_to_hub", "a b"], "repo id"),
+        (
+            [
+                "--output_dir",
+                "{tmp}/o",
+                "--audio_dir",
+                "{tmp}",
+                "--push_to_hub",
+                "--hub_model_id",
+                "a b",
+            ],
+            "repo id",
+        ),
         (["--output_dir", "{csv}", "--audio_dir", "{tmp}"], "not a folder"),
     ],
 )
@@ -407,15 +423,19 @@ def test_push_failure_keeps_the_local_dataset(tmp_path, library, monkeypatch, ca
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
     monkeypatch.setenv("HF_TOKEN", "hf_not_a_real_token_123")
     argv = ["--audio_dir", str(music), "--output_dir", str(out), "--resolution", "32"]
-    code = main(parse_args([*argv, "--validation_split", "0", "--push_to_hub", "me/covers"]))
+    flags = ["--validation_split", "0", "--push_to_hub", "--hub_model_id", "me/covers"]
+    code = main(parse_args([*argv, *flags]))
     captured = capsys.readouterr()
     assert code == 1
     assert "Dataset in" in captured.out and "1 tracks" in captured.out
-    assert "could not push" in captured.err and "hf auth login" in captured.err
-    assert "--push_to_hub me/covers" in captured.err
+    assert "to the Hub dataset repo 'me/covers' failed" in captured.err
+    assert "hf auth login" in captured.err
+    assert (
+        f"python -m train.push {out} --hub_model_id me/covers --repo_type dataset" in captured.err
+    )
     assert "hf_not_a_real_token_123" not in captured.out + captured.err
     rows = read_rows(out)["train"]
     assert len(rows) == 1 and (out / "train" / rows[0]["file_name"]).is_file()
 
-    with pytest.raises(PushError, match="local dataset .* is complete"):
-        push_to_hub(out, "me/covers", token="x", endpoint=f"http://127.0.0.1:{closed_port()}")
+    with pytest.raises(PushError, match="local output .* is complete"):
+        push_to_hub(out, "me/covers", endpoint=f"http://127.0.0.1:{closed_port()}")

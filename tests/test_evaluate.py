@@ -2,6 +2,10 @@
 
 import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -213,3 +217,26 @@ def test_bad_inputs_fail_with_the_culprit_named(setup, tmp_path):
     with pytest.raises(DatasetError, match="need at least 2 held-out rows"):
         evaluate.main(evaluate.parse_args(_args(setup, "--gan", gan) + ["--data_dir", str(one)]))
     assert not (setup["root"] / "failed.md").exists(), "a failed run must not leave a table"
+
+
+def test_unwritable_outputs_fail_in_one_line_before_anything_loads(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    # nothing here exists (data, GAN, CLIP model): the output error must come first
+    base = [sys.executable, "-m", "train.evaluate", "--data_dir", str(tmp_path / "no-data"),
+            "--gan", str(tmp_path / "gan"), "--clip_model", str(tmp_path / "clip")]  # fmt: skip
+    cases = {
+        ("--out", str(blocker / "results.md")): f"the folder of --out '{blocker}' is a file",
+        ("--out", str(tmp_path / "r.md"), "--images_dir", str(blocker / "img")): (
+            f"--images_dir '{blocker / 'img'}' cannot be created"
+        ),
+    }
+    for flags, message in cases.items():
+        result = subprocess.run(
+            [*base, *flags], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+            text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )  # fmt: skip
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith(f"error: {message}"), line
+    assert blocker.read_text() == "not a folder" and not (tmp_path / "r.md").exists()

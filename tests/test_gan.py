@@ -31,6 +31,7 @@ from train.gan.model import GanConfig, build_models
 from train.gan.sample import GanSampler, SampleError
 from train.gan.sample import main as sample_main
 from train.gan.sample import parse_args as sample_args
+from train.outputs import RunExistsError
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # see conftest.one_torch_thread
@@ -420,3 +421,120 @@ def test_command_lines_report_errors_cleanly(trained, tmp_path):
     assert result.stderr.strip().endswith(
         f"error: dataset folder not found: {tmp_path / 'nothing'}"
     )
+
+
+# --- reruns and output folders -------------------------------------------------------------
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (hidden ones too) -> its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def run_module(*argv) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", *argv], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env=ENV,
+    )  # fmt: skip
+
+
+def test_a_second_run_into_the_same_folder_refuses_and_keeps_every_byte(dataset, tmp_path):
+    out = tmp_path / "run"
+    train(dataset, out, "none", "--max_train_steps", "2", "--checkpointing_steps", "1")
+    before = snapshot(out)
+    assert {"checkpoint-1.pt", "checkpoint-2.pt", "latest"} <= before.keys()
+    with pytest.raises(RunExistsError, match="already holds another run"):
+        train(dataset, out, "none", "--max_train_steps", "1")
+    # a checkpoint of another folder does not continue this run either
+    other = train(dataset, tmp_path / "other", "none", "--max_train_steps", "1")
+    with pytest.raises(RunExistsError, match="from another folder"):
+        train(
+            dataset, out, "none", "--max_train_steps", "2", "--resume_from_checkpoint", str(other)
+        )
+    # the command line says so in one line, before the dataset (let alone a model) is read
+    result = run_module("train.gan", "--condition", "none", "--train_data_dir",
+                        str(tmp_path / "no-data"), "--output_dir", str(out))  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: --output_dir {out} already holds another run (checkpoint-1.pt, checkpoint-2.pt, "
+        "latest): continue it with --resume_from_checkpoint latest, replace it with "
+        "--overwrite_output_dir, or choose another --output_dir"
+    )
+    assert snapshot(out) == before
+
+    # resuming it still works, and continues it
+    path = train(
+        dataset, out, "none", "--max_train_steps", "3", "--resume_from_checkpoint", "latest"
+    )
+    assert path == out / "checkpoint-3.pt" and load_checkpoint(out)["step"] == 3
+    assert all(
+        snapshot(out)[name] == before[name] for name in ("checkpoint-1.pt", "checkpoint-2.pt")
+    )
+
+
+def test_overwrite_output_dir_replaces_the_earlier_run(dataset, tmp_path, caplog):
+    out = tmp_path / "run"
+    train(dataset, out, "none", "--max_train_steps", "2", "--checkpointing_steps", "1")
+    (out / "notes.txt").write_text("mine")
+    with caplog.at_level(logging.WARNING):
+        train(dataset, out, "category", "--max_train_steps", "1", "--overwrite_output_dir")
+    assert "--overwrite_output_dir" in caplog.text and "checkpoint-2.pt" in caplog.text
+    # the old run's checkpoints are gone, so `latest` can only ever resume the new run
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-1.pt"]
+    assert load_checkpoint(out)["config"]["condition"] == "category"
+    assert (out / "notes.txt").read_text() == "mine"  # not a file of the run: left alone
+
+
+def test_unwritable_output_folders_fail_in_one_line_before_anything_loads(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    # training: the output error comes before the (missing) dataset is even looked at
+    result = run_module("train.gan", "--condition", "none", "--train_data_dir",
+                        str(tmp_path / "none"), "--output_dir", str(blocker / "out"))  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: --output_dir '{blocker / 'out'}' cannot be created: Not a directory"
+    ]
+    # sampling: --out is checked before the (missing) checkpoint loads
+    result = run_module("train.gan.sample", "--checkpoint", str(tmp_path / "no.pt"),
+                        "--out", str(blocker))  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: --out '{blocker}' is a file, not a folder"
+    ]
+    assert blocker.read_text() == "not a folder"
+
+
+def test_gan_sd_training_and_evaluation_read_and_crop_a_cover_alike(tmp_path):
+    import random
+
+    from train import evaluate
+    from train.gan.data import load_images
+    from train.imagefolder import prepare_image
+
+    # a landscape cover, red left half and blue right half; "a" is stored with EXIF
+    # orientation 6 (shown rotated by 90 degrees), so upright its halves are top and bottom
+    pixels = np.zeros((24, 40, 3), np.uint8)
+    pixels[:, :20] = (250, 10, 10)
+    pixels[:, 20:] = (10, 10, 250)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(pixels).save(tmp_path / "a.png", exif=exif)
+    Image.fromarray(pixels).save(tmp_path / "b.png")
+    rows = [{"file_name": n, "text": "rock", "category": "rock"} for n in ("a.png", "b.png")]
+    (tmp_path / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    records = read_metadata(tmp_path)
+
+    gan = load_images(records, 16).permute(0, 2, 3, 1).numpy()  # GAN training
+    covers = [np.asarray(c) for c in evaluate._load_covers(records)]  # evaluation's real covers
+    for i, record in enumerate(records):
+        sd = prepare_image(  # SD training, centre crop
+            evaluate.open_rgb(record.image, record.where), 16, random.Random(0), True, False
+        )
+        sd = ((sd + 1) * 127.5).round().permute(1, 2, 0).numpy().astype(np.uint8)
+        assert np.array_equal(gan[i], sd), record.image.name
+        assert covers[i].shape == (24, 24, 3)  # the centre square at the cover's own size
+    for image in (gan[0], covers[0]):  # upright: halves top and bottom, the same across
+        assert image[0, 0, 0] != image[-1, 0, 0] and image[0, 0, 0] == image[0, -1, 0]
+    for image in (gan[1], covers[1]):  # as stored: halves left and right
+        assert image[0, 0, 0] != image[0, -1, 0] and image[0, 0, 0] == image[-1, 0, 0]

@@ -6,6 +6,7 @@ Runs call ``main(parse_args([...]))`` in-process; some tests run the real ``pyth
 """
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file
 
 from tests.tiny_models import save_tiny_sd
@@ -31,7 +33,9 @@ from train.finetune.checkpoints import find_latest_checkpoint, list_checkpoints,
 from train.finetune.export import OUTPUT_INFO
 from train.finetune.family import TrainingError
 from train.imagefolder import CoverDataset, DatasetError, read_image_folder, read_metadata
+from train.outputs import RunExistsError
 from train.push import PushError, push_folder
+from train.train_dreambooth import cli as dreambooth_cli
 from train.train_text_to_image import cli, main, parse_args
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -247,6 +251,91 @@ def test_push_without_a_server_raises_push_error(tmp_path):
         push_folder(tmp_path / "missing", "someone/x", endpoint="http://127.0.0.1:9")
 
 
+# --------------------------------------------------------------------------- reruns
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (hidden ones too) -> its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_second_run_into_the_same_folder_refuses_and_keeps_every_byte(
+    base, dataset, tmp_path, capsys
+):
+    out = tmp_path / "run"
+    lora = ["--use_lora", "--max_train_steps", "1", "--checkpointing_steps", "1"]
+    main(args_for(base, out, *lora, data=dataset))
+    before = snapshot(out)
+    assert "checkpoint-1/training_state.json" in before and OUTPUT_INFO in before
+
+    with pytest.raises(RunExistsError, match="already holds another run"):
+        main(args_for(base, out, *lora, data=dataset))
+    # the command line: one line, exit 1, before the (missing) dataset or base model is read
+    argv = ["--pretrained_model_name_or_path", str(tmp_path / "no-model"), "--train_data_dir",
+            str(tmp_path / "no-data"), "--output_dir", str(out)]  # fmt: skip
+    capsys.readouterr()  # drop the first run's progress bars
+    assert cli(argv) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: --output_dir {out} already holds another run (albumcover_training.json, "
+        "checkpoint-1, pytorch_lora_weights.safetensors): continue it with "
+        "--resume_from_checkpoint latest, replace it with --overwrite_output_dir, or choose "
+        "another --output_dir"
+    ]
+    # `latest` with only final weights (no checkpoint) would start afresh over them: refused too
+    finished = tmp_path / "finished"
+    finished.mkdir()
+    (finished / "pytorch_lora_weights.safetensors").write_bytes(b"weights of an earlier run")
+    with pytest.raises(RunExistsError, match="pytorch_lora_weights.safetensors"):
+        main(args_for(base, finished, *lora, "--resume_from_checkpoint", "latest", data=dataset))
+    assert snapshot(out) == before
+    assert snapshot(finished) == {"pytorch_lora_weights.safetensors": b"weights of an earlier run"}
+
+    # continuing it is what resume is for
+    result = main(args_for(base, out, "--use_lora", "--max_train_steps", "2",
+                           "--resume_from_checkpoint", "latest", data=dataset))  # fmt: skip
+    assert (result.resumed_step, result.global_step) == (1, 2)
+
+
+def test_overwrite_output_dir_replaces_the_earlier_run(base, dataset, tmp_path, caplog):
+    from albumcover.generator import CoverGenerator
+
+    out = tmp_path / "run"
+    main(args_for(base, out, "--max_train_steps", "2", "--checkpointing_steps", "1", data=dataset))
+    assert (out / "model_index.json").is_file() and (out / "unet").is_dir()
+    (out / "notes.txt").write_text("mine")
+    with caplog.at_level(logging.WARNING):
+        main(args_for(base, out, "--use_lora", "--max_train_steps", "1", "--checkpointing_steps",
+                      "1", "--overwrite_output_dir", data=dataset))  # fmt: skip
+    assert "--overwrite_output_dir" in caplog.text and "checkpoint-2" in caplog.text
+    # no trace of the full fine-tune is left to be mistaken for the new LoRA run ...
+    assert [step for step, _ in list_checkpoints(out)] == [1]
+    assert not (out / "model_index.json").exists() and not (out / "unet").exists()
+    assert json.loads((out / OUTPUT_INFO).read_text())["kind"] == "lora"
+    assert (out / "notes.txt").read_text() == "mine"  # ... and what is not the run's stays
+    render(CoverGenerator.from_pretrained(base, lora=out, device="cpu", safety_checker=False))
+
+
+def test_an_unwritable_output_dir_fails_in_one_line_before_anything_loads(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    argv = ["--pretrained_model_name_or_path", str(tmp_path / "no-model"), "--train_data_dir",
+            str(tmp_path / "no-data"), "--output_dir", str(blocker / "out")]  # fmt: skip
+    assert cli(argv) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: --output_dir '{blocker / 'out'}' cannot be created: Not a directory"
+    ]
+    # DreamBooth's class images: their folder is checked before the base model loads to paint them
+    write_images(tmp_path / "instance", 2)
+    argv = ["--pretrained_model_name_or_path", str(tmp_path / "no-model"), "--output_dir",
+            str(tmp_path / "out"), "--instance_data_dir", str(tmp_path / "instance"),
+            "--instance_prompt", "a cover", "--with_prior_preservation", "--class_prompt",
+            "a cover", "--class_data_dir", str(blocker / "class")]  # fmt: skip
+    assert dreambooth_cli(argv) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"error: --class_data_dir '{blocker / 'class'}' cannot be created: Not a directory"
+    )
+
+
 # --------------------------------------------------------------------------- caption modes
 
 
@@ -430,7 +519,7 @@ def test_broken_metadata_names_file_and_row(row, message, tmp_path):
 
 
 def test_dataset_folders_that_cannot_be_used(tmp_path):
-    with pytest.raises(DatasetError, match="does not exist"):
+    with pytest.raises(DatasetError, match="dataset folder not found"):
         read_metadata(tmp_path / "missing")
     with pytest.raises(DatasetError, match="no metadata.jsonl"):
         read_metadata(tmp_path)
@@ -465,3 +554,30 @@ def test_dataset_items_are_a_pure_function_of_seed_epoch_and_index(base, dataset
     assert any(not torch.equal(a, b) for a, b in zip(first, items(1), strict=True))
     ids = CoverDataset(examples, tokenizer, 32)[0]["input_ids"]
     assert ids.shape == (tokenizer.model_max_length,)
+
+
+def test_square_crop_reports_where_it_cut_in_the_image_it_returns():
+    import random
+
+    from train.imagefolder import square_crop
+
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 256, (24, 40, 3), dtype=np.uint8))
+    resized = image.resize((20, 12), Image.Resampling.BILINEAR)  # short side 24 -> 12
+    seen = set()
+    for seed in range(20):
+        crop, (top, left) = square_crop(
+            image, 12, rng=random.Random(seed), random_crop=True, flip=True
+        )
+        flipped = not np.array_equal(
+            np.asarray(crop), np.asarray(resized.crop((left, 0, left + 12, 12)))
+        )
+        view = resized.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if flipped else resized
+        assert top == 0 and 0 <= left <= 8
+        assert np.array_equal(np.asarray(crop), np.asarray(view.crop((left, 0, left + 12, 12))))
+        seen.add(flipped)
+    assert seen == {True, False}  # both branches ran
+    centre, corner = square_crop(image)
+    assert centre.size == (24, 24) and corner == (0, 8)
+    with pytest.raises(ValueError, match="need an rng"):
+        square_crop(image, 12, random_crop=True)

@@ -40,6 +40,7 @@ from train.library import (
     read_track,
     year_of,
 )
+from train.push import PushError, add_hub_arguments, check_hub_args, push_folder
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +56,6 @@ BAD_COVER = "unreadable cover"
 BAD_AUDIO = "unreadable audio"
 NO_TAGS = "no tags"
 BAD_ROW = "bad manifest row"
-
-
-class PushError(RuntimeError):
-    """The dataset was built but could not be uploaded; the message says what to do next."""
 
 
 @dataclass
@@ -312,45 +309,23 @@ def build_dataset(
 
 
 def push_to_hub(
-    output_dir: str | Path,
-    repo_id: str,
-    *,
-    private: bool = False,
-    token: str | None = None,
-    endpoint: str | None = None,
+    output_dir: str | Path, repo_id: str, *, private: bool = False, endpoint: str | None = None
 ) -> str:
     """Upload the dataset folder (without its cache) as a Hub dataset repo; returns its URL.
+
+    The project's one upload path (``train.push.push_folder``); the token is huggingface_hub's
+    (HF_TOKEN or `hf auth login`), never printed.
 
     Raises:
         PushError: no network, no or bad token, no permission; the message says what to do.
     """
-    import httpx2  # huggingface_hub's HTTP client: its errors are the network failures
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
-
-    api = HfApi(endpoint=endpoint, token=token)
-    try:
-        url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-        api.upload_folder(
-            repo_id=repo_id,
-            repo_type="dataset",
-            folder_path=str(output_dir),
-            ignore_patterns=[f"{CACHE_DIR}/**"],
-            commit_message="Upload album cover dataset (train.build_dataset)",
-        )
-    except (HfHubHTTPError, httpx2.HTTPError, OSError, ValueError) as e:
-        raise PushError(_push_advice(output_dir, repo_id, e)) from e
-    return str(url)
-
-
-def _push_advice(output_dir, repo_id: str, error: Exception) -> str:
-    return (
-        f"could not push {output_dir} to the Hub dataset {repo_id}: "
-        f"{type(error).__name__}: {error}\n"
-        f"The local dataset in {output_dir} is complete. To publish it, log in "
-        f"(`hf auth login`, or set HF_TOKEN to a token with write access) and rerun with "
-        f"--push_to_hub {repo_id}, or upload it yourself: "
-        f"hf upload {repo_id} {output_dir} --repo-type dataset --exclude '{CACHE_DIR}/*'"
+    return push_folder(
+        output_dir,
+        repo_id,
+        repo_type="dataset",
+        private=private or None,
+        endpoint=endpoint,
+        commit_message="Upload album cover dataset (train.build_dataset)",
     )
 
 
@@ -711,8 +686,7 @@ def parse_args(input_args: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--device", default=None, help="torch device for the taggers")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
-    parser.add_argument("--push_to_hub", metavar="REPO", help="upload as this Hub dataset repo")
-    parser.add_argument("--private", action="store_true", help="create the Hub repo private")
+    add_hub_arguments(parser)  # --push_to_hub --hub_model_id user/name [--hub_private_repo]
     args = parser.parse_args(input_args)
 
     if (args.audio_dir is None) == (args.manifest is None):
@@ -737,10 +711,10 @@ def parse_args(input_args: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"--top must be at least 1, got {args.top}")
     if not 0 <= args.threshold <= 1:
         parser.error(f"--threshold must be in [0, 1], got {args.threshold}")
-    if args.private and not args.push_to_hub:
-        parser.error("--private only applies with --push_to_hub")
-    if args.push_to_hub is not None and not re.fullmatch(r"([\w.-]+/)?[\w.-]+", args.push_to_hub):
-        parser.error(f"--push_to_hub wants a repo id like user/name, got {args.push_to_hub!r}")
+    try:
+        check_hub_args(args, default_repo=args.output_dir.resolve().name)
+    except ValueError as e:
+        parser.error(str(e))
 
     from albumcover.prompts import STYLES
 
@@ -788,13 +762,11 @@ def main(args: argparse.Namespace) -> int:
         print("error: no usable track; nothing was written", file=sys.stderr)
         return 1
     if args.push_to_hub:
-        # The token is read here only, and handed to huggingface_hub; it is never printed.
-        try:
+        try:  # the token is huggingface_hub's to read (HF_TOKEN or the login); never printed
             url = push_to_hub(
                 args.output_dir,
-                args.push_to_hub,
-                private=args.private,
-                token=os.environ.get("HF_TOKEN") or None,
+                args.hub_model_id,
+                private=args.hub_private_repo,
                 endpoint=os.environ.get("HF_ENDPOINT") or None,
             )
         except PushError as e:

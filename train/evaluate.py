@@ -34,9 +34,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from albumcover.files import OutputDirError, atomic_path, check_writable_dir, write_atomic
+
 from . import metrics
 from .gan.checkpoint import CheckpointError
-from .gan.data import DatasetError, read_metadata, split_dir
+from .imagefolder import DatasetError, open_rgb, read_metadata, square_crop
+from .outputs import check_output_file
 
 logger = logging.getLogger(__name__)
 
@@ -192,14 +195,9 @@ class ClipEncoder:
 
 
 def _load_covers(records) -> list[Image.Image]:
-    covers = []
-    for r in records:
-        try:
-            with Image.open(r.path) as image:
-                covers.append(image.convert("RGB"))
-        except OSError as e:
-            raise DatasetError(f"{r.where}: cannot read image {r.path}: {e}") from e
-    return covers
+    # the centre square the trainers crop (train.imagefolder), at the cover's own size: what
+    # CLIP's processor would cut out of it anyway, for every cover however it is shaped
+    return [square_crop(open_rgb(r.image, r.where))[0] for r in records]
 
 
 def gan_drawer(spec: ModelSpec, args) -> tuple[Callable, str]:
@@ -215,7 +213,7 @@ def gan_drawer(spec: ModelSpec, args) -> tuple[Callable, str]:
         nonlocal unknown
         kwargs = {}
         if condition == "prompt":
-            kwargs["prompt"] = record.text
+            kwargs["prompt"] = record.caption
         elif condition == "category":
             kwargs["category"] = record.category
             if record.category not in sampler.categories:
@@ -275,7 +273,7 @@ def diffusers_drawer(spec: ModelSpec, args) -> tuple[Callable, str]:
         raise EvaluationError(f"cannot load {spec.label}: {e}") from e
 
     def draw(record, index: int) -> list[Image.Image]:
-        prompt = recipe.caption(record.text, record.category)
+        prompt = recipe.caption(record.caption, record.category)
         images, first = [], args.seed + index * args.num_images_per_prompt
         while len(images) < args.num_images_per_prompt:  # the pipeline paints <= MAX_IMAGES
             n = min(MAX_IMAGES, args.num_images_per_prompt - len(images))
@@ -354,7 +352,7 @@ def _reference_covers(args: argparse.Namespace, n: int) -> list[Image.Image]:
     if args.split == "train":
         return []
     try:
-        records = read_metadata(split_dir(args.data_dir, "train"))
+        records = read_metadata(args.data_dir, split="train")
     except DatasetError as e:
         logger.warning("no training covers for the real-covers reference: %s", e)
         return []
@@ -366,14 +364,23 @@ def _reference_covers(args: argparse.Namespace, n: int) -> list[Image.Image]:
 
 
 def main(args: argparse.Namespace) -> dict:
-    """Evaluate every model; write ``args.out`` and its .json; return the JSON object."""
-    records = read_metadata(split_dir(args.data_dir, args.split))
+    """Evaluate every model; write ``args.out`` and its .json; return the JSON object.
+
+    Raises:
+        OutputDirError: ``--out`` or ``--images_dir`` cannot be written (checked first, before
+            the dataset, CLIP or any model loads).
+        DatasetError, CheckpointError, EvaluationError: the culprit named in the message.
+    """
+    out = check_output_file(args.out, "--out")
+    if args.images_dir:
+        check_writable_dir(args.images_dir, "--images_dir")
+    records = read_metadata(args.data_dir, split=args.split)
     if args.max_prompts:
         records = records[: args.max_prompts]
     if len(records) < 2:
         raise DatasetError(f"{records[0].metadata}: need at least 2 held-out rows, got 1")
-    prompts = list(dict.fromkeys(r.text for r in records))
-    targets = np.array([prompts.index(r.text) for r in records])
+    prompts = list(dict.fromkeys(r.caption for r in records))
+    targets = np.array([prompts.index(r.caption) for r in records])
     per_image = np.repeat(targets, args.num_images_per_prompt)
 
     clip = ClipEncoder(args.clip_model, device=args.device, batch_size=args.batch_size)
@@ -408,9 +415,9 @@ def main(args: argparse.Namespace) -> dict:
             drawn = draw(record, index)
             if args.images_dir:
                 folder = Path(args.images_dir) / spec.slug
-                folder.mkdir(parents=True, exist_ok=True)
                 for k, image in enumerate(drawn):
-                    image.save(folder / f"{index:05d}-{k}.png")
+                    with atomic_path(folder / f"{index:05d}-{k}.png") as tmp:
+                        image.save(tmp, format="PNG")
             images.extend(drawn)
         features = clip.images(images)
         result = text_scores(features, text_features, per_image)
@@ -431,9 +438,7 @@ def main(args: argparse.Namespace) -> dict:
         "reference": reference_note,
     }
     table = format_table(rows, header)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(table, encoding="utf-8")
+    write_atomic(out, table)
     result = {
         **header,
         "fid_features": "clip-image-embedding",
@@ -446,7 +451,7 @@ def main(args: argparse.Namespace) -> dict:
         },
         "rows": rows,
     }
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_atomic(out.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
     print(table)
     return result
 
@@ -455,5 +460,5 @@ if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         main(parse_args())
-    except (DatasetError, CheckpointError, EvaluationError) as e:
+    except (DatasetError, CheckpointError, EvaluationError, OutputDirError) as e:
         sys.exit(f"error: {e}")

@@ -2,8 +2,12 @@
 
 The layout is the one ``python -m train.build_dataset`` writes and
 ``datasets.load_dataset("imagefolder")`` reads: ``metadata.jsonl`` rows with ``file_name`` (an
-image next to it) and ``text`` (its prompt). Every file is checked up front, so a broken dataset
-fails in seconds with the file and row named, not hours into training.
+image next to it) and ``text`` (its prompt), ``category`` optional. Every file is checked up
+front, so a broken dataset fails in seconds with the file and row named, not hours into training.
+
+The one reader (:func:`read_metadata`) and the one square crop (:func:`square_crop`, after
+:func:`open_rgb`) of the project: SD fine-tuning, the GAN baselines and evaluation all see a
+cover the same way.
 """
 
 from __future__ import annotations
@@ -28,11 +32,18 @@ class DatasetError(ValueError):
 
 @dataclass(frozen=True)
 class Example:
-    """One training image with its prompt; ``where`` names its row for error messages."""
+    """One training image with its prompt; ``where`` names its row for error messages.
+
+    ``category`` is the row's category ("" when absent or empty: the dataset builder leaves it
+    empty when no genre matched); ``metadata`` the metadata.jsonl it came from (None for
+    DreamBooth folders).
+    """
 
     image: Path
     caption: str
     where: str
+    category: str = ""
+    metadata: Path | None = None
 
 
 def check_image(path: Path, where: str) -> None:
@@ -46,18 +57,32 @@ def check_image(path: Path, where: str) -> None:
         raise DatasetError(f"{where}: cannot read image {path}: {e}") from e
 
 
-def find_metadata(data_dir: str | Path) -> Path:
-    """The metadata.jsonl of an imagefolder: ``data_dir/metadata.jsonl`` or its ``train/`` one."""
+def split_dir(data_dir: str | Path, split: str = "train") -> Path:
+    """The folder of ``split`` in an imagefolder dataset: ``data_dir/split`` when it holds a
+    metadata.jsonl, else ``data_dir`` itself when it does (a split folder given directly).
+
+    Raises:
+        DatasetError: no such folder, or no metadata.jsonl in either place (the message lists the
+            splits that are there).
+    """
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
-        raise DatasetError(f"dataset folder {data_dir} does not exist")
-    for candidate in (data_dir / METADATA, data_dir / "train" / METADATA):
-        if candidate.is_file():
-            return candidate
+        raise DatasetError(f"dataset folder not found: {data_dir}")
+    if (data_dir / split / METADATA).is_file():
+        return data_dir / split
+    if (data_dir / METADATA).is_file():
+        return data_dir
+    found = sorted(p.parent.name for p in data_dir.glob(f"*/{METADATA}"))
     raise DatasetError(
-        f"no {METADATA} in {data_dir} or {data_dir / 'train'}: expected the imagefolder that "
+        f"no {METADATA} in {data_dir / split} or {data_dir} (splits found: "
+        f"{', '.join(found) or 'none'}): expected the imagefolder that "
         "`python -m train.build_dataset` writes (metadata.jsonl rows with file_name and text)"
     )
+
+
+def find_metadata(data_dir: str | Path, split: str = "train") -> Path:
+    """The metadata.jsonl of ``split`` in an imagefolder (see :func:`split_dir`)."""
+    return split_dir(data_dir, split) / METADATA
 
 
 def read_rows(metadata: Path) -> Iterator[tuple[str, dict]]:
@@ -100,8 +125,8 @@ def read_example(
     ``folder`` and verified; ``hint`` is appended to the message about a missing field.
 
     Raises:
-        DatasetError: no image/caption field, an empty caption, a missing or unreadable image;
-            the message starts with ``where``.
+        DatasetError: no image/caption field, an empty caption, a non-string category, a missing
+            or unreadable image; the message starts with ``where``.
     """
     missing = [c for c in (image_column, caption_column) if c not in row]
     if missing:
@@ -116,21 +141,28 @@ def read_example(
         raise DatasetError(
             f"{where}: {caption_column!r} must be a non-empty prompt, got {caption!r}"
         )
+    category = row.get("category") or ""
+    if not isinstance(category, str):
+        raise DatasetError(f"{where}: 'category' must be a string, got {category!r}")
     path = folder / name
     check_image(path, where)
-    return Example(path, caption.strip(), where)
+    return Example(path, caption.strip(), where, category.strip(), folder / METADATA)
 
 
 def read_metadata(
-    data_dir: str | Path, image_column: str = "file_name", caption_column: str = "text"
+    data_dir: str | Path,
+    image_column: str = "file_name",
+    caption_column: str = "text",
+    split: str = "train",
 ) -> list[Example]:
-    """Read and check every row of an imagefolder's metadata.jsonl (images resolved and verified).
+    """Read and check every row of the metadata.jsonl of ``split`` (see :func:`split_dir`;
+    a split folder itself works too), images resolved and verified.
 
     Raises:
         DatasetError: a missing file, bad JSON, a row without the image/caption field, an empty
             caption, a missing or unreadable image; the message names the file and line.
     """
-    metadata = find_metadata(data_dir)
+    metadata = find_metadata(data_dir, split)
     hint = "see --image_column/--caption_column"
     return [
         read_example(row, where, metadata.parent, image_column, caption_column, hint)
@@ -161,31 +193,71 @@ def read_image_folder(folder: str | Path, prompt: str, flag: str, limit: int | N
     return examples
 
 
-def prepare_image(
-    image: Image.Image, resolution: int, rng: random.Random, center_crop: bool, flip: bool
-) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Resize the short side to ``resolution``, crop a square, maybe flip.
+def open_rgb(path: Path, where: str) -> Image.Image:
+    """The image at ``path`` decoded as RGB, turned upright by its EXIF orientation.
 
-    Returns a (3, resolution, resolution) float32 tensor in [-1, 1] and the crop's top-left
-    corner ``(top, left)`` in pixels of the resized (and, when flipped, mirrored) image: SDXL's
-    crop conditioning.
+    Raises:
+        DatasetError: the file cannot be read or decoded; the message starts with ``where``.
     """
+    try:
+        with Image.open(path) as image:
+            return ImageOps.exif_transpose(image).convert("RGB")
+    except (OSError, SyntaxError, ValueError) as e:  # PIL flags some broken PNGs as SyntaxError
+        raise DatasetError(f"{where}: cannot read image {path}: {e}") from e
+
+
+def square_crop(
+    image: Image.Image,
+    resolution: int | None = None,
+    *,
+    rng: random.Random | None = None,
+    random_crop: bool = False,
+    flip: bool = False,
+) -> tuple[Image.Image, tuple[int, int]]:
+    """The square a trainer sees of ``image``: the short side resized to ``resolution`` pixels
+    (None: kept), a centre crop (or a random one), maybe mirrored.
+
+    ``random_crop`` and ``flip`` draw from ``rng`` (two ``randint`` calls, then one ``random``),
+    so augmentation is a pure function of the rng's seed.
+
+    Returns the ``resolution`` (or short side) square and its top-left corner ``(top, left)`` in
+    pixels of the resized image (of the mirrored one when flipped: SDXL's crop conditioning).
+    """
+    if (random_crop or flip) and rng is None:
+        raise ValueError("random_crop and flip need an rng")
     width, height = image.size
-    scale = resolution / min(width, height)
-    size = (max(resolution, round(width * scale)), max(resolution, round(height * scale)))
+    side = min(width, height) if resolution is None else resolution
+    scale = side / min(width, height)
+    size = (max(side, round(width * scale)), max(side, round(height * scale)))
     if size != image.size:
         image = image.resize(size, Image.Resampling.BILINEAR)
     width, height = image.size
-    if center_crop:
-        left, top = (width - resolution) // 2, (height - resolution) // 2
+    if random_crop:
+        left, top = rng.randint(0, width - side), rng.randint(0, height - side)
     else:
-        left, top = rng.randint(0, width - resolution), rng.randint(0, height - resolution)
-    image = image.crop((left, top, left + resolution, top + resolution))
+        left, top = (width - side) // 2, (height - side) // 2
+    image = image.crop((left, top, left + side, top + side))
     if flip and rng.random() < 0.5:
         image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        left = width - resolution - left  # where this crop lies in the mirrored image
+        left = width - side - left  # where this crop lies in the mirrored image
+    return image, (top, left)
+
+
+def to_tensor(image: Image.Image) -> torch.Tensor:
+    """An RGB image as a (3, H, W) float32 tensor in [-1, 1]."""
     pixels = np.asarray(image, dtype=np.float32) / 127.5 - 1.0
-    return torch.from_numpy(pixels).permute(2, 0, 1).contiguous(), (top, left)
+    return torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
+
+
+def prepare_image(
+    image: Image.Image, resolution: int, rng: random.Random, center_crop: bool, flip: bool
+) -> torch.Tensor:
+    """:func:`square_crop` to ``resolution`` (centred, or random from ``rng``), maybe flipped.
+
+    Returns a (3, resolution, resolution) float32 tensor in [-1, 1].
+    """
+    image, _ = square_crop(image, resolution, rng=rng, random_crop=not center_crop, flip=flip)
+    return to_tensor(image)
 
 
 class CoverDataset(torch.utils.data.Dataset):
@@ -227,19 +299,16 @@ class CoverDataset(torch.utils.data.Dataset):
         return max(len(self.examples), len(self.class_examples))
 
     def _pair(self, example: Example, rng: random.Random) -> dict[str, torch.Tensor]:
-        try:
-            with Image.open(example.image) as image:
-                image = ImageOps.exif_transpose(image).convert("RGB")
-        except OSError as e:
-            raise DatasetError(f"{example.where}: cannot read image {example.image}: {e}") from e
+        image = open_rgb(example.image, example.where)
         original_size = (image.height, image.width)
-        pixels, crop = prepare_image(
-            image, self.resolution, rng, self.center_crop, self.random_flip
-        )
+        crop, corner = square_crop(
+            image, self.resolution, rng=rng, random_crop=not self.center_crop,
+            flip=self.random_flip,
+        )  # fmt: skip
         item = {
-            "pixel_values": pixels,
+            "pixel_values": to_tensor(crop),
             "original_size": torch.tensor(original_size),
-            "crop_top_left": torch.tensor(crop),
+            "crop_top_left": torch.tensor(corner),
         }
         for i, tokenizer in enumerate(self.tokenizers):
             item["input_ids" if i == 0 else f"input_ids_{i + 1}"] = tokenizer(
@@ -262,9 +331,8 @@ class CoverDataset(torch.utils.data.Dataset):
 
 def collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """Stack a batch; class pairs (prior preservation) go after the instance pairs."""
-    keys = [key for key in items[0] if not key.startswith("class_")]
     batch = {}
-    for key in keys:
+    for key in [key for key in items[0] if not key.startswith("class_")]:
         values = [item[key] for item in items]
         if f"class_{key}" in items[0]:
             values += [item[f"class_{key}"] for item in items]

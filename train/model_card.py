@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from albumcover.files import write_atomic
+
 
 def _settings_table(args, global_step: int, num_examples: int) -> list[tuple[str, str]]:
     rows = [
@@ -260,5 +262,5 @@ def write_model_card(
         ]
     card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))
     path = output_dir / "README.md"
-    card.save(path)
+    write_atomic(path, str(card))  # what card.save writes, never half-written
     return path

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from albumcover.files import atomic_path
+from albumcover.files import atomic_path, check_writable_dir
 from albumcover.recipe import DEFAULT_RECIPE
 
 from . import train_text_to_image
@@ -102,15 +102,22 @@ def generate_class_images(args, accelerator, family) -> list:
     )
 
 
+def missing_class_images(args) -> int:
+    """How many class images ``--class_data_dir`` lacks (it may not exist yet)."""
+    folder = Path(args.class_data_dir)
+    have = len(list_images(folder)) if folder.is_dir() else 0
+    return max(0, args.num_class_images - have)
+
+
 def _paint_missing(args, accelerator) -> None:
     from diffusers import AutoPipelineForText2Image
 
     folder = Path(args.class_data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    have = len(list_images(folder))
-    missing = args.num_class_images - have
-    if missing <= 0:
+    missing = missing_class_images(args)
+    if not missing:
         return
+    check_writable_dir(folder, "--class_data_dir")
+    have = args.num_class_images - missing
     logger.info("generating %d class images for %r in %s", missing, args.class_prompt, folder)
     cuda = accelerator.device.type == "cuda"  # half precision only where it is fast
     dtype = weight_dtype(accelerator.mixed_precision) if cuda else torch.float32
@@ -155,12 +162,17 @@ def main(args: argparse.Namespace) -> TrainResult:
     """
     if args.kind == "text_to_image":  # the old command line (see parse_args)
         return train_text_to_image.main(args)
-    examples = read_image_folder(
-        args.instance_data_dir, args.instance_prompt, "--instance_data_dir"
-    )
-    recipe = DEFAULT_RECIPE.with_base_model(args.pretrained_model_name_or_path)
+
+    def read_data():
+        examples = read_image_folder(
+            args.instance_data_dir, args.instance_prompt, "--instance_data_dir"
+        )
+        if args.with_prior_preservation and missing_class_images(args):
+            check_writable_dir(args.class_data_dir, "--class_data_dir")  # before the base loads
+        return examples, DEFAULT_RECIPE.with_base_model(args.pretrained_model_name_or_path)
+
     classes = generate_class_images if args.with_prior_preservation else None
-    return run_training(args, examples, recipe, classes)
+    return run_training(args, read_data, classes)
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -96,13 +96,15 @@ def main(args: argparse.Namespace) -> TrainResult:
         TrainingError: an unloadable model or an incompatible checkpoint.
         PushError: the push failed; the local output is complete.
     """
-    recipe = dataset_recipe(
-        args.train_data_dir, args.caption_mode, args.pretrained_model_name_or_path
-    )
-    args.caption_mode = recipe.caption_mode
-    # Data first: a broken dataset fails in seconds, not after the models load.
-    examples = read_examples(args, recipe)
-    return run_training(args, examples, recipe)
+
+    def read_data():
+        recipe = dataset_recipe(
+            args.train_data_dir, args.caption_mode, args.pretrained_model_name_or_path
+        )
+        args.caption_mode = recipe.caption_mode
+        return read_examples(args, recipe), recipe
+
+    return run_training(args, read_data)
 
 
 def cli(argv: list[str] | None = None, parse=None, run=None) -> int:

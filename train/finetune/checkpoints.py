@@ -79,7 +79,9 @@ def save_checkpoint(accelerator, output_dir: Path, step: int, state: dict, limit
     to the newest ``limit`` checkpoints (None: keep all). Returns the checkpoint's path.
 
     The state goes to a hidden temp folder first; :data:`STATE_FILE` is written last and the
-    folder renamed, so a run killed mid-save leaves the previous checkpoints as they were.
+    folder renamed, so a run killed mid-save leaves the previous checkpoints as they were. (A
+    folder, not a file: ``albumcover.files`` writes files, so this one rename of a complete temp
+    folder is the folder-level counterpart of its temp + ``os.replace``.)
     """
     final = output_dir / f"checkpoint-{step}"
     tmp = output_dir / f".tmp-checkpoint-{step}"

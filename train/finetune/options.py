@@ -15,6 +15,7 @@ import torch
 
 from albumcover.recipe import CAPTION_MODES
 
+from ..push import add_hub_arguments, check_hub_args
 from .checkpoints import resolve_checkpoint
 
 LR_SCHEDULERS = (
@@ -124,11 +125,7 @@ def build_parser(prog: str, description: str, kind: str) -> argparse.ArgumentPar
     g.add_argument("--report_to", default="none", choices=("none", "tensorboard", "wandb"))
     g.add_argument("--logging_dir", default="logs", help="tracker folder in --output_dir")
 
-    g = p.add_argument_group("hub (token: HF_TOKEN or `hf auth login`)")
-    g.add_argument("--push_to_hub", action="store_true", help="upload the output at the end")
-    g.add_argument("--hub_model_id", help="user/name (default: the output folder's name)")
-    g.add_argument("--hub_private_repo", action="store_true")
-    g.add_argument("--hub_token", help=argparse.SUPPRESS)  # refused: see check_args
+    add_hub_arguments(p.add_argument_group("hub (token: HF_TOKEN or `hf auth login`)"))
     return p
 
 
@@ -165,11 +162,7 @@ def _positive(args, names, low, strict=True) -> None:
 def check_args(args: argparse.Namespace) -> argparse.Namespace:
     """Fill derived defaults (rank, learning rate, Hub id) and raise ValueError naming the flag
     of the first impossible setting. Returns ``args``."""
-    if args.hub_token is not None:
-        raise ValueError(
-            "--hub_token is refused: a token on the command line leaks into shell history and "
-            "process lists. Run `hf auth login` or set HF_TOKEN instead."
-        )
+    check_hub_args(args, default_repo=Path(args.output_dir).resolve().name)
     if args.rank is not None and not args.use_lora:
         raise ValueError(f"--rank {args.rank} needs --use_lora")
     if args.use_lora:
@@ -213,8 +206,6 @@ def check_args(args: argparse.Namespace) -> argparse.Namespace:
         )
     if args.resume_from_checkpoint not in (None, "latest"):
         resolve_checkpoint(args.resume_from_checkpoint, args.output_dir)  # raises if unusable
-    if args.push_to_hub and args.hub_model_id is None:
-        args.hub_model_id = Path(args.output_dir).resolve().name
     return args
 
 

@@ -93,18 +93,20 @@ def diffusion_loss(
 
 def run_training(
     args,
-    examples: list,
-    recipe: CaptionRecipe,
+    read_data: Callable[[], tuple[list, CaptionRecipe]],
     class_examples: Callable | None = None,
 ) -> TrainResult:
-    """Train as ``args`` say on ``examples`` (already captioned); write the output and the
-    ``recipe`` into ``args.output_dir`` and maybe push it.
+    """Train as ``args`` say; write the output and the caption recipe into ``args.output_dir``
+    and maybe push it.
 
-    ``class_examples(args, accelerator, family)``, when given, runs after the output folder is
-    ready and returns the prior-preservation examples (DreamBooth).
+    ``read_data()`` returns the (already captioned) examples and the recipe; it runs once the
+    output folder is known to be usable and before any model loads, so bad input fails in
+    seconds. ``class_examples(args, accelerator, family)``, when given, returns the
+    prior-preservation examples (DreamBooth), after the seed is set.
 
     Raises:
-        OutputDirError: --output_dir unwritable or holding another run (before any model loads).
+        OutputDirError: --output_dir unwritable or holding another run (before anything else).
+        DatasetError: from ``read_data``.
         TrainingError: an unloadable model or an incompatible checkpoint.
         PushError: the push failed; the local output is complete.
     """
@@ -126,6 +128,7 @@ def run_training(
     prepare_output_dir(
         output_dir, resume=checkpoint, overwrite=args.overwrite_output_dir, what="SD fine-tuning"
     )
+    examples, recipe = read_data()  # data next: a broken dataset fails before the models load
     family = detect_family(args.pretrained_model_name_or_path, args.revision)
     if args.resolution is None:
         args.resolution = native_resolution(args.pretrained_model_name_or_path, args.revision)

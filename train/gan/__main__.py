@@ -3,13 +3,14 @@
 import logging
 import sys
 
+from ..imagefolder import DatasetError
+from ..outputs import OutputDirError
 from .checkpoint import CheckpointError
-from .data import DatasetError
 from .train import main, parse_args
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         main(parse_args())
-    except (DatasetError, CheckpointError) as e:
+    except (DatasetError, CheckpointError, OutputDirError) as e:
         sys.exit(f"error: {e}")

@@ -1,5 +1,5 @@
 """GAN checkpoints: one ``checkpoint-<step>.pt`` per save, written atomically, and a ``latest``
-pointer file beside them naming the newest one.
+pointer file beside them naming the newest one (both written with ``albumcover.files``).
 
 A checkpoint is a plain dict (loadable with ``torch.load(weights_only=True)``): ``format``,
 ``config`` (GanConfig as a dict), ``vocab`` (token list or None), ``generator``,
@@ -9,10 +9,11 @@ A checkpoint is a plain dict (loadable with ``torch.load(weights_only=True)``): 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
+
+from albumcover.files import atomic_open, write_atomic
 
 FORMAT = "albumcover-gan/1"
 LATEST = "latest"
@@ -27,27 +28,17 @@ def checkpoint_name(step: int) -> str:
     return f"checkpoint-{step}.pt"
 
 
-def _atomic_write(path: Path, write) -> None:
-    # write next to the target, then rename: a crash mid-save never leaves a truncated file
-    # under the real name, and `latest` only ever points at complete checkpoints.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(state: dict, output_dir: str | Path) -> Path:
     """Write ``state`` (which must hold ``step``) as ``output_dir/checkpoint-<step>.pt`` and
     point ``output_dir/latest`` at it. Returns the checkpoint path."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / checkpoint_name(state["step"])
-    _atomic_write(path, lambda f: torch.save({"format": FORMAT, **state}, f))
-    _atomic_write(output_dir / LATEST, lambda f: f.write(path.name.encode() + b"\n"))
+    # The checkpoint lands whole under its name before `latest` moves to it, so a kill at any
+    # point leaves `latest` naming a complete checkpoint (albumcover.files: temp + os.replace).
+    with atomic_open(path) as f:
+        torch.save({"format": FORMAT, **state}, f)
+    write_atomic(output_dir / LATEST, path.name + "\n")
     return path
 
 

@@ -2,8 +2,9 @@
 
 A split is a folder holding ``metadata.jsonl`` (one JSON object per line with at least
 ``file_name`` and ``text``; ``category`` too for category conditioning) and the images it names.
-Images are decoded once, resized and kept in memory as uint8: the GAN baselines train at 64 or
-128 px, where even tens of thousands of covers fit in a few hundred MB.
+Rows and images are read by ``train.imagefolder`` (``read_metadata``, ``split_dir``: re-exported
+here), as for SD training. Images are decoded once, cropped and kept in memory as uint8: the GAN
+baselines train at 64 or 128 px, where even tens of thousands of covers fit in a few hundred MB.
 """
 
 from __future__ import annotations
@@ -12,15 +13,35 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
-from ..imagefolder import METADATA, DatasetError, read_example, read_rows
+from ..imagefolder import (
+    DatasetError,
+    Example,
+    open_rgb,
+    read_metadata,
+    split_dir,
+    square_crop,
+)
 from .model import PAD_INDEX
+
+__all__ = [  # the imagefolder names are re-exported: older imports keep working
+    "PAD",
+    "UNK",
+    "CoverRecord",
+    "DatasetError",
+    "Vocabulary",
+    "category_vocabulary",
+    "collate_conditions",
+    "encode_condition",
+    "known_categories",
+    "load_images",
+    "read_metadata",
+    "split_dir",
+    "tokenize",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -28,72 +49,16 @@ PAD, UNK = "<pad>", "<unk>"
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")  # letters/digits, inner apostrophes kept ("don't")
 
 
-@dataclass(frozen=True)
-class CoverRecord:
-    """One metadata.jsonl row: the image path, its prompt and category, its metadata file, and
-    ``where`` (file and line) for error messages."""
-
-    path: Path
-    text: str
-    category: str
-    metadata: Path
-    where: str
+# A dataset row, as every trainer and the evaluation read it (``train.imagefolder``).
+CoverRecord = Example
 
 
-def split_dir(data_dir: str | Path, split: str = "train") -> Path:
-    """The folder of ``split`` in an imagefolder dataset (``data_dir`` itself if it holds the
-    metadata file directly)."""
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise DatasetError(f"dataset folder not found: {data_dir}")
-    if (data_dir / split / METADATA).is_file():
-        return data_dir / split
-    if (data_dir / METADATA).is_file():
-        return data_dir
-    found = sorted(p.parent.name for p in data_dir.glob(f"*/{METADATA}"))
-    raise DatasetError(
-        f"no {split}/{METADATA} in {data_dir} (splits found: {', '.join(found) or 'none'})"
+def load_images(records: Sequence[Example], resolution: int) -> torch.Tensor:
+    """All records' images, centre-cropped squares (``train.imagefolder.square_crop``, as SD
+    training and the evaluation crop), as one (N, 3, resolution, resolution) uint8 tensor."""
+    array = np.stack(
+        [np.asarray(square_crop(open_rgb(r.image, r.where), resolution)[0]) for r in records]
     )
-
-
-def read_metadata(folder: str | Path) -> list[CoverRecord]:
-    """Parse ``folder/metadata.jsonl`` into records, checking every row and its image (the rows
-    and images are checked by ``train.imagefolder``, as for Stable Diffusion training). An empty or
-    missing ``category`` is kept as "" (the dataset builder leaves it empty when no genre
-    matched); category models map it to ``<unk>``.
-
-    Raises DatasetError naming the file and line of the first bad row.
-    """
-    metadata = Path(folder) / METADATA
-    records = []
-    for where, row in read_rows(metadata):
-        example = read_example(row, where, metadata.parent)
-        category = row.get("category", "")
-        if not isinstance(category, str):
-            raise DatasetError(f"{where}: 'category' must be a string, got {category!r}")
-        records.append(
-            CoverRecord(example.image, example.caption, category.strip(), metadata, where)
-        )
-    return records
-
-
-def load_image(record: CoverRecord, resolution: int) -> np.ndarray:
-    """The record's image as (resolution, resolution, 3) uint8 RGB, centre-cropped to a square."""
-    try:
-        with Image.open(record.path) as image:
-            image = image.convert("RGB")
-    except (OSError, SyntaxError, ValueError) as e:  # PIL flags some broken PNGs as SyntaxError
-        raise DatasetError(f"{record.where}: cannot read image {record.path}: {e}") from e
-    side = min(image.size)
-    left, top = (image.width - side) // 2, (image.height - side) // 2
-    image = image.crop((left, top, left + side, top + side))
-    image = image.resize((resolution, resolution), Image.Resampling.BICUBIC)
-    return np.asarray(image, dtype=np.uint8)
-
-
-def load_images(records: Sequence[CoverRecord], resolution: int) -> torch.Tensor:
-    """All records' images as one (N, 3, resolution, resolution) uint8 tensor."""
-    array = np.stack([load_image(r, resolution) for r in records])
     return torch.from_numpy(array).permute(0, 3, 1, 2).contiguous()
 
 
@@ -162,7 +127,7 @@ def known_categories() -> tuple[str, ...]:
     return tuple(CATEGORIES)
 
 
-def category_vocabulary(records: Sequence[CoverRecord]) -> Vocabulary:
+def category_vocabulary(records: Sequence[Example]) -> Vocabulary:
     """``<unk>`` + ``albumcover.prompts.CATEGORIES`` (the app's list, so every category the app can
     infer has an embedding), then any other category found in ``records``, sorted."""
     known = known_categories()

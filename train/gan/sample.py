@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from albumcover.files import OutputDirError, atomic_path, check_writable_dir
+
 from .checkpoint import CheckpointError, load_checkpoint
 from .data import Vocabulary, collate_conditions, encode_condition, tokenize
 from .model import GanConfig, Generator
@@ -162,16 +164,23 @@ def parse_args(input_args: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(args: argparse.Namespace) -> list[Path]:
-    """Write the images and their grid; return the image paths."""
+    """Write the images and their grid; return the image paths.
+
+    Raises:
+        OutputDirError: ``--out`` cannot be created or written (checked before the checkpoint
+            loads).
+    """
+    out = Path(args.out)
+    check_writable_dir(out, "--out")
     sampler = GanSampler.from_checkpoint(args.checkpoint, device=args.device)
     images = sampler.generate(prompt=args.prompt, category=args.category, n=args.n, seed=args.seed)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, image in enumerate(images):
         paths.append(out / f"sample-{i:03d}.png")
-        image.save(paths[-1])
-    make_grid(np.stack([np.asarray(i) for i in images])).save(out / "grid.png")
+        with atomic_path(paths[-1]) as tmp:
+            image.save(tmp, format="PNG")
+    with atomic_path(out / "grid.png") as tmp:
+        make_grid(np.stack([np.asarray(i) for i in images])).save(tmp, format="PNG")
     logger.info("wrote %d images to %s", len(paths), out)
     return paths
 
@@ -180,5 +189,5 @@ if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         main(parse_args())
-    except (SampleError, CheckpointError) as e:
+    except (SampleError, CheckpointError, OutputDirError) as e:
         sys.exit(f"error: {e}")

@@ -8,7 +8,8 @@ Reads ``TRAIN_DATA_DIR/train/metadata.jsonl`` (the imagefolder written by
 ``--checkpointing_steps`` and at the end, and a fixed-noise grid ``samples/step-<step>.png`` every
 ``--sample_steps``. Resuming (``--resume_from_checkpoint latest``) continues at the saved step with
 the saved optimizer, noise and data-order state, so an interrupted run ends where a straight one
-would.
+would. An ``--output_dir`` that holds another run is refused unless resumed or
+``--overwrite_output_dir`` (``train.outputs``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from albumcover.files import atomic_path, write_atomic
+
+from ..imagefolder import DatasetError, read_metadata
+from ..outputs import prepare_output_dir
 from .checkpoint import (
     LATEST,
     CheckpointError,
@@ -33,14 +38,11 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .data import (
-    DatasetError,
     Vocabulary,
     category_vocabulary,
     collate_conditions,
     encode_condition,
     load_images,
-    read_metadata,
-    split_dir,
 )
 from .model import BAG_MODES, CONDITIONS, RESOLUTIONS, GanConfig, build_models
 from .sample import make_grid, to_uint8
@@ -81,6 +83,11 @@ def parse_args(input_args: Sequence[str] | None = None) -> argparse.Namespace:
         "--resume_from_checkpoint",
         default=None,
         help="a checkpoint path, or 'latest' (the newest in --output_dir; fresh start if none)",
+    )
+    parser.add_argument(
+        "--overwrite_output_dir",
+        action="store_true",
+        help="replace another run found in --output_dir (without it, such a folder is refused)",
     )
     parser.add_argument("--mixed_precision", choices=tuple(AMP_DTYPES), default="no")
     parser.add_argument("--sample_steps", type=int, default=500, help="fixed-noise grid period")
@@ -283,7 +290,8 @@ def _set_rng_state(state: dict, noise: torch.Generator) -> None:
     )
 
 
-def _find_resume(args: argparse.Namespace) -> dict | None:
+def _find_resume(args: argparse.Namespace) -> Path | None:
+    """The checkpoint file ``--resume_from_checkpoint`` names (None: a fresh start)."""
     if args.resume_from_checkpoint is None:
         return None
     if args.resume_from_checkpoint == LATEST:
@@ -291,8 +299,8 @@ def _find_resume(args: argparse.Namespace) -> dict | None:
         if not pointer.exists():
             logger.info("no checkpoint in %s yet: starting a fresh run", args.output_dir)
             return None
-        return load_checkpoint(pointer)
-    return load_checkpoint(resolve_checkpoint(args.resume_from_checkpoint))
+        return resolve_checkpoint(pointer)
+    return resolve_checkpoint(args.resume_from_checkpoint)
 
 
 def _check_resume(args: argparse.Namespace, config: GanConfig, path: str) -> None:
@@ -311,16 +319,29 @@ def _sample_conditions(condition: str, records, n: int) -> list[str]:
     """Captions/categories for the fixed-noise grid: the first ``n`` distinct ones, cycled."""
     if condition == "none":
         return [""] * n
-    values = [r.text if condition == "prompt" else r.category for r in records]
+    values = [r.caption if condition == "prompt" else r.category for r in records]
     distinct = list(dict.fromkeys(values))
     return [distinct[i % len(distinct)] for i in range(n)]
 
 
 def main(args: argparse.Namespace) -> Path:
-    """Train; return the path of the final checkpoint."""
+    """Train; return the path of the final checkpoint.
+
+    Raises:
+        OutputDirError: --output_dir is unwritable or holds another run (before anything loads;
+            nothing of that run is touched).
+        DatasetError, CheckpointError: a broken dataset or checkpoint, named in the message.
+    """
     output_dir = Path(args.output_dir)
-    resume = _find_resume(args)
-    records = read_metadata(split_dir(args.train_data_dir, "train"))
+    resume_path = _find_resume(args)
+    prepare_output_dir(
+        output_dir,
+        resume=resume_path,
+        overwrite=args.overwrite_output_dir,
+        what="GAN training",
+    )
+    resume = None if resume_path is None else load_checkpoint(resume_path)
+    records = read_metadata(args.train_data_dir, split="train")
     if resume is not None:
         config = GanConfig.from_dict(resume["config"])
         _check_resume(args, config, resume["path"])
@@ -331,7 +352,7 @@ def main(args: argparse.Namespace) -> Path:
             vocab = category_vocabulary(records)
         elif args.condition == "prompt":
             vocab = Vocabulary.from_texts(
-                (r.text for r in records),
+                (r.caption for r in records),
                 min_count=args.vocab_min_count,
                 max_size=args.vocab_max_size,
             )
@@ -366,7 +387,8 @@ def main(args: argparse.Namespace) -> Path:
     max_steps = args.max_train_steps or args.num_train_epochs * steps_per_epoch
     images = load_images(records, config.resolution)
     conditions = [
-        encode_condition(config.condition, vocab, text=r.text, category=r.category) for r in records
+        encode_condition(config.condition, vocab, text=r.caption, category=r.category)
+        for r in records
     ]
 
     torch.manual_seed(seed)  # weight init; a resumed run overwrites weights and RNG states
@@ -401,11 +423,11 @@ def main(args: argparse.Namespace) -> Path:
     samples_dir = output_dir / "samples"
     samples_dir.mkdir(parents=True, exist_ok=True)
     if config.conditional:
-        (samples_dir / "conditions.txt").write_text("\n".join(grid_texts) + "\n", encoding="utf-8")
+        write_atomic(samples_dir / "conditions.txt", "\n".join(grid_texts) + "\n")
 
     def save_grid() -> None:
-        path = samples_dir / f"step-{step}.png"
-        make_grid(to_uint8(trainer.sample(grid_z, grid_cond))).save(path)
+        with atomic_path(samples_dir / f"step-{step}.png") as path:
+            make_grid(to_uint8(trainer.sample(grid_z, grid_cond))).save(path, format="PNG")
 
     def save() -> Path:
         state = {
