@@ -317,12 +317,42 @@ TINY_SDXL = dict(
 )
 
 
-def save_tiny_sdxl(path) -> Path:
-    """Write a tiny random SDXL pipeline (``StableDiffusionXLPipeline``) to ``path``; return it.
+# The configs of stable-diffusion-xl-base-1.0: UNet 320/640/1280 with 1/2/10 transformer layers and
+# 2048-d cross-attention (CLIP ViT-L 768 + OpenCLIP ViT-bigG 1280), text_time conditioning on the
+# 1280-d pooled embedding and six 256-d time ids; VAE 128/256/512/512 at 1024 px. ~3.5 B
+# parameters (UNet 2.57 B, text encoders 0.82 B, VAE 0.08 B).
+FULL_SIZE_SDXL = dict(
+    unet=dict(
+        sample_size=128,
+        block_out_channels=(320, 640, 1280),
+        layers_per_block=2,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        transformer_layers_per_block=(1, 2, 10),
+        attention_head_dim=(5, 10, 20),
+        cross_attention_dim=2048,
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=256,
+        projection_class_embeddings_input_dim=6 * 256 + 1280,
+    ),
+    vae=dict(**FULL_SIZE["vae"], scaling_factor=0.13025, force_upcast=True) | {"sample_size": 1024},
+    text_encoder=dict(FULL_SIZE["text_encoder"]),
+    text_encoder_2=dict(
+        vocab_size=49408,
+        hidden_size=1280,
+        intermediate_size=5120,
+        num_attention_heads=20,
+        num_hidden_layers=32,
+        max_position_embeddings=77,
+        hidden_act="gelu",
+        projection_dim=1280,
+    ),
+)
 
-    64x64 images, two tiny CLIP tokenizers and text encoders (``text_encoder_2`` with a
-    projection), ``text_time`` UNet conditioning. The global torch RNG is left untouched.
-    """
+
+def _save_sdxl(path, configs: dict, dtype=None) -> Path:
+    """A random ``StableDiffusionXLPipeline`` built from a config table, saved to ``path``."""
     from diffusers import (
         AutoencoderKL,
         EulerDiscreteScheduler,
@@ -333,21 +363,27 @@ def save_tiny_sdxl(path) -> Path:
 
     path = Path(path)
     tokenizer = tiny_tokenizer()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(SEED)
-        config = CLIPTextConfig(
-            **{"vocab_size": len(tokenizer), **TINY_SDXL["text_encoder"]},
+
+    def text_config(name):
+        return CLIPTextConfig(
+            **{"vocab_size": len(tokenizer), **configs[name]},
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
         )
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(SEED)
         pipe = StableDiffusionXLPipeline(
-            vae=AutoencoderKL(**TINY_SDXL["vae"]),
-            text_encoder=CLIPTextModel(config),
-            text_encoder_2=CLIPTextModelWithProjection(config),
+            vae=AutoencoderKL(**configs["vae"]),
+            text_encoder=CLIPTextModel(text_config("text_encoder")),
+            # the tiny table has one config for both encoders
+            text_encoder_2=CLIPTextModelWithProjection(
+                text_config("text_encoder_2" if "text_encoder_2" in configs else "text_encoder")
+            ),
             tokenizer=tokenizer,
             tokenizer_2=tiny_tokenizer(),
-            unet=UNet2DConditionModel(**TINY_SDXL["unet"]),
+            unet=UNet2DConditionModel(**configs["unet"]),
             # SDXL base 1.0's scheduler settings
             scheduler=EulerDiscreteScheduler(
                 beta_start=0.00085,
@@ -358,5 +394,25 @@ def save_tiny_sdxl(path) -> Path:
                 timestep_spacing="leading",
             ),
         )
+    if dtype is not None and dtype != torch.float32:
+        pipe.to(dtype=dtype)
     pipe.save_pretrained(path)
     return path
+
+
+def save_tiny_sdxl(path) -> Path:
+    """Write a tiny random SDXL pipeline (``StableDiffusionXLPipeline``) to ``path``; return it.
+
+    64x64 images, two tiny CLIP tokenizers and text encoders (``text_encoder_2`` with a
+    projection), ``text_time`` UNet conditioning. The global torch RNG is left untouched.
+    """
+    return _save_sdxl(path, TINY_SDXL)
+
+
+def save_full_size_sdxl(path, dtype=None) -> Path:
+    """Write a pipeline with SDXL base 1.0's architecture (:data:`FULL_SIZE_SDXL`) and random
+    weights to ``path``, cast to ``dtype`` (default float32), for benchmarks: the real model's
+    compute at 1024 px, nothing downloaded (the stand-in tokenizers change no compute: prompts
+    are padded to 77 tokens). ~7 GB of disk in float16. The global torch RNG is left untouched.
+    """
+    return _save_sdxl(path, FULL_SIZE_SDXL, dtype)
