@@ -348,10 +348,13 @@ def read_card_and_recipe(out):
 @pytest.mark.parametrize("mode", ["category", "none"])
 def test_caption_modes_train_on_the_category_or_nothing_and_say_so(base, dataset, tmp_path, mode):
     from albumcover.generator import CoverGenerator
+    from train.finetune.validation import paint
 
     out = tmp_path / mode
     result = main(args_for(base, out, "--use_lora", "--max_train_steps", "1",
-                           "--caption_mode", mode, data=dataset))  # fmt: skip
+                           "--caption_mode", mode, "--validation_prompt", PROMPT,
+                           "--num_validation_images", "1", "--validation_inference_steps", "1",
+                           data=dataset))  # fmt: skip
     assert result.global_step == 1
     card, recipe = read_card_and_recipe(out)
     assert recipe.caption_mode == mode and recipe.base_model == str(base)
@@ -362,7 +365,17 @@ def test_caption_modes_train_on_the_category_or_nothing_and_say_so(base, dataset
         assert all(f"`cover album of {c} song`" in card for c in CATEGORIES)
     else:
         assert "empty captions" in card
-    render(CoverGenerator.from_pretrained(base, lora=out, device="cpu", safety_checker=False))
+    app = CoverGenerator.from_pretrained(base, lora=out, device="cpu", safety_checker=False)
+    render(app)
+    # validation painted as the app serves the mode: a `none` model gets the empty prompt
+    # without guidance, whatever --validation_prompt says
+    (image,) = paint(app, PROMPT, num_images=1, steps=1, size=32, seed=7,
+                     unconditional=mode == "none")  # fmt: skip
+    saved = np.asarray(Image.open(out / "validation" / "step-1" / "00.png").convert("RGB"))
+    np.testing.assert_array_equal(saved, np.asarray(image))
+    (other,) = paint(app, PROMPT, num_images=1, steps=1, size=32, seed=7,
+                     unconditional=mode != "none")  # fmt: skip
+    assert not np.array_equal(saved, np.asarray(other))
 
 
 def test_the_captions_each_mode_trains_on(dataset):

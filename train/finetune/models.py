@@ -9,7 +9,7 @@ original height and width, crop top and left, target height and width) as extra 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -29,7 +29,6 @@ class Models:
     vae: torch.nn.Module
     unet: torch.nn.Module
     noise_scheduler: Any
-    extra: dict = field(default_factory=dict)
 
 
 def load_part(what: str, loader, *args, **kwargs):

@@ -118,7 +118,11 @@ def build_parser(prog: str, description: str, kind: str) -> argparse.ArgumentPar
     )
 
     g = p.add_argument_group("validation (painted like the app: its scheduler, negative prompt)")
-    g.add_argument("--validation_prompt", help="painted every --validation_steps and at the end")
+    g.add_argument(
+        "--validation_prompt",
+        help="painted every --validation_steps and at the end (--caption_mode none: the empty "
+        "prompt is painted, as the app serves such a model; any text turns validation on)",
+    )
     g.add_argument("--num_validation_images", type=int, default=4, help="images per grid")
     g.add_argument("--validation_steps", type=int, default=100)
     g.add_argument("--validation_inference_steps", type=int, default=25, help="denoising steps")

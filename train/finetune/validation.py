@@ -36,9 +36,22 @@ def make_grid(images: list, columns: int | None = None):
     return grid
 
 
-def paint(generator, prompt: str, *, num_images: int, steps: int, size: int, seed: int) -> list:
+def paint(
+    generator,
+    prompt: str,
+    *,
+    num_images: int,
+    steps: int,
+    size: int,
+    seed: int,
+    unconditional: bool = False,
+) -> list:
     """``num_images`` covers of ``size`` px for ``prompt`` through ``generator.generate`` (the
-    app's negative prompt and guidance), seeds ``seed``, ``seed + 1``, ..."""
+    app's negative prompt and guidance), seeds ``seed``, ``seed + 1``, ...
+
+    ``unconditional`` (a model trained on empty captions, caption mode ``none``): the empty
+    prompt without guidance or negative prompt, whatever ``prompt`` says.
+    """
     from albumcover.generator import MAX_IMAGES, MIN_SIZE, GenerationSettings
 
     images = []
@@ -48,7 +61,10 @@ def paint(generator, prompt: str, *, num_images: int, steps: int, size: int, see
             steps=steps, seed=seed + len(images), num_images=n, width=max(size, MIN_SIZE),
             height=max(size, MIN_SIZE),
         )  # fmt: skip
-        images += [cover.image for cover in generator.generate(prompt, settings)]
+        if unconditional:
+            prompt, settings.guidance_scale, settings.negative_prompt = "", 1.0, ""
+        covers = generator.generate(prompt, settings, allow_empty_prompt=unconditional)
+        images += [cover.image for cover in covers]
     return images
 
 
@@ -111,6 +127,7 @@ class Validator:
             images = paint(
                 generator, args.validation_prompt, num_images=args.num_validation_images,
                 steps=args.validation_inference_steps, size=args.resolution, seed=args.seed,
+                unconditional=args.caption_mode == "none",
             )  # fmt: skip
         folder = self.output_dir / "validation" / f"step-{step}"
         self.images = []
