@@ -248,11 +248,13 @@ def generation_settings(args: argparse.Namespace, seed: int, n: int):
 def model_recipe(spec: ModelSpec):
     """The caption recipe a diffusers model was trained with (the LoRA's, else the model's;
     DEFAULT_RECIPE, full prompts, when it has none)."""
-    from albumcover.recipe import DEFAULT_RECIPE, RecipeError, load_recipe
+    from albumcover.recipe import DEFAULT_RECIPE, load_recipe
 
     try:
         return load_recipe(spec.lora or spec.path) or DEFAULT_RECIPE
-    except (RecipeError, OSError) as e:
+    # a broken file (RecipeError), a Hub repo that cannot be reached or does not exist: any of
+    # them means the mode is unknown, and guessing it would score the model on the wrong prompts
+    except Exception as e:
         raise EvaluationError(f"cannot read the caption recipe of {spec.label}: {e}") from e
 
 
