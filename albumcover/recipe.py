@@ -26,6 +26,7 @@ GENRE_TAGGER = "MSD_musicnn"  # its labels are genres: the category is inferred 
 DEFAULT_TOP = 5
 DEFAULT_THRESHOLD = 0.1
 CAPTION_MODES = ("prompt", "category", "none")
+CATEGORY_CAPTION = "cover album of {category} song"  # caption_mode "category"
 
 
 class RecipeError(ValueError):
@@ -70,6 +71,17 @@ class CaptionRecipe:
             raise RecipeError(f"unknown style {style!r}; choose one of {sorted(STYLES)}")
         return cls(style=style, template=STYLES[style].template, **kwargs)
 
+    def caption(self, prompt: str, category: str) -> str:
+        """The caption (or serving prompt) this recipe writes for a song whose full prompt is
+        ``prompt`` and whose category is ``category``: ``prompt`` mode keeps the prompt,
+        ``category`` mode writes ``cover album of {category} song`` (``a song`` with no
+        category), ``none`` mode an empty caption."""
+        if self.caption_mode == "prompt":
+            return prompt
+        if self.caption_mode == "category":
+            return CATEGORY_CAPTION.format(category=category.strip() or "a")
+        return ""
+
     def with_base_model(self, base_model: str | None) -> CaptionRecipe:
         return replace(self, base_model=base_model)
 
@@ -97,19 +109,6 @@ class CaptionRecipe:
             return cls(**data)
         except TypeError as e:
             raise RecipeError(f"{where}: {e}") from e
-
-    def caption(self, prompt: str, category: str) -> str:
-        """The caption (training) or prompt (serving) in this recipe's caption mode, from the
-        song's full ``prompt`` and its ``category``: ``prompt`` as is; ``category``: only
-        ``cover album of {category} song`` (the study's template, its other clauses dropped);
-        ``none``: the empty string (an unconditional model)."""
-        if self.caption_mode == "prompt":
-            return prompt
-        if self.caption_mode == "category":
-            from .prompts import SongInfo, build_prompt
-
-            return build_prompt(SongInfo(category=category), [], style="study")
-        return ""
 
     def fingerprint(self) -> str:
         """A short hash of the recipe, e.g. for a tag cache key."""
