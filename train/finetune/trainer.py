@@ -1,8 +1,8 @@
 """The training core both entry points share: set up a run, train, checkpoint, validate, export.
 
-:func:`run_training` takes checked flags (see ``options``), the training examples and the caption
-recipe; it resumes from a checkpoint when asked, trains the UNet (full or LoRA, optionally the
-text encoder(s)) of an SD 1.x/2.x or SDXL base model, and writes the output folder.
+:func:`run_training` takes checked flags (see ``options``) and a reader of the training examples
+and the caption recipe; it resumes from a checkpoint when asked, trains the UNet (full or LoRA,
+optionally the text encoder(s)) of an SD 1.x/2.x or SDXL base model, and writes the output.
 """
 
 from __future__ import annotations
