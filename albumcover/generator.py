@@ -217,12 +217,14 @@ class CoverGenerator:
         prompt: str,
         settings: GenerationSettings | None = None,
         progress: Callable[[int, int], None] | None = None,
+        allow_empty_prompt: bool = False,
     ) -> list[Cover]:
         """Paint ``settings.num_images`` covers for ``prompt`` in one batched pipeline call.
 
         Cover k is seeded ``seed + k`` with its own generator, so it comes out the same (on the
         same device and dtype) when painted alone with that seed. ``progress(step, total)`` is
-        called after each denoising step.
+        called after each denoising step. ``allow_empty_prompt``: paint an empty prompt (a
+        model fine-tuned on empty captions, recipe caption_mode ``none``) instead of refusing it.
 
         Returns:
             Covers of ``settings.width`` x ``settings.height`` RGB PIL images, in seed order.
@@ -234,7 +236,7 @@ class CoverGenerator:
         import torch
 
         settings = (settings or GenerationSettings()).validate()
-        if not isinstance(prompt, str) or not prompt.strip():
+        if not isinstance(prompt, str) or not (prompt.strip() or allow_empty_prompt):
             raise ValueError(f"prompt must be non-empty text, got {prompt!r}")
         if progress is not None and not callable(progress):
             raise ValueError(f"progress must be callable(step, total), got {progress!r}")

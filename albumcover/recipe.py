@@ -26,6 +26,7 @@ GENRE_TAGGER = "MSD_musicnn"  # its labels are genres: the category is inferred 
 DEFAULT_TOP = 5
 DEFAULT_THRESHOLD = 0.1
 CAPTION_MODES = ("prompt", "category", "none")
+CATEGORY_CAPTION = "cover album of {category} song"  # caption_mode "category"
 
 
 class RecipeError(ValueError):
@@ -69,6 +70,17 @@ class CaptionRecipe:
         if style not in STYLES:
             raise RecipeError(f"unknown style {style!r}; choose one of {sorted(STYLES)}")
         return cls(style=style, template=STYLES[style].template, **kwargs)
+
+    def caption(self, prompt: str, category: str) -> str:
+        """The caption (or serving prompt) this recipe writes for a song whose full prompt is
+        ``prompt`` and whose category is ``category``: ``prompt`` mode keeps the prompt,
+        ``category`` mode writes ``cover album of {category} song`` (``a song`` with no
+        category), ``none`` mode an empty caption."""
+        if self.caption_mode == "prompt":
+            return prompt
+        if self.caption_mode == "category":
+            return CATEGORY_CAPTION.format(category=category.strip() or "a")
+        return ""
 
     def with_base_model(self, base_model: str | None) -> CaptionRecipe:
         return replace(self, base_model=base_model)

@@ -85,7 +85,7 @@ def test_scores_gans_and_diffusion_models_end_to_end(setup):
     assert "CLIP-FID" in table and "not on InceptionV3" in table
     body = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
     assert len(body) == 1 + 5  # header + real covers + 4 models
-    assert body[1].startswith("| real covers (reference) | 4 |")
+    assert body[1].startswith("| real covers (reference) | — | 4 |")
     assert "+ LoRA" in body[5]
 
     saved = json.loads((setup["root"] / "results.json").read_text())
@@ -120,6 +120,42 @@ def test_several_images_per_prompt_and_reproducible(setup):
     assert (first["covers"], first["prompts"]) == (3, 2)
     assert first["rows"][1]["score"]["images"] == 6
     assert len(_saved_images(images_dir, first["rows"][1])) == 6
+
+
+def test_fine_tunes_are_prompted_in_their_caption_mode(setup):
+    """The study's ablation: a model whose recipe says ``category`` is drawn from
+    ``cover album of {category} song``, one that says ``none`` from an empty prompt without
+    guidance; the table names each model's condition next to the GANs'."""
+    import shutil
+
+    from albumcover.generator import CoverGenerator, GenerationSettings
+    from albumcover.recipe import CaptionRecipe
+
+    models = {}
+    for mode in ("category", "none"):
+        models[mode] = setup["root"] / f"sd-{mode}"
+        if not models[mode].exists():
+            shutil.copytree(setup["sd"], models[mode])
+            CaptionRecipe(caption_mode=mode).save(models[mode])
+    images_dir = setup["root"] / "images-modes"
+    flags = ["--gan", str(setup["gans"]["category"]), "--diffusers", str(models["category"]),
+             "--diffusers", str(models["none"]), "--images_dir", str(images_dir)]  # fmt: skip
+    result = evaluate.main(evaluate.parse_args(_args(setup, *flags, out="modes.md")))
+    assert [r["condition"] for r in result["rows"]] == ["—", "category", "category", "none"]
+    table = (setup["root"] / "modes.md").read_text()
+    assert "| condition |" in table and f"| SD {models['none']} | none | 4 |" in table
+
+    rows = [json.loads(line) for line in (setup["data"] / "validation" / "metadata.jsonl").open()]
+    plain = CoverGenerator.from_pretrained(setup["sd"], device="cpu", safety_checker=False)
+    for mode, row in (("category", result["rows"][2]), ("none", result["rows"][3])):
+        (first, *_) = _saved_images(images_dir, row)
+        settings = GenerationSettings(steps=1, width=64, height=64, seed=0)
+        if mode == "category":
+            prompt = f"cover album of {rows[0]['category']} song"
+        else:
+            prompt, settings.guidance_scale, settings.negative_prompt = "", 1.0, ""
+        (cover,) = plain.generate(prompt, settings, allow_empty_prompt=True)
+        np.testing.assert_array_equal(np.asarray(Image.open(first)), np.asarray(cover.image))
 
 
 def test_real_covers_clip_score_matches_the_clip_model_itself(setup):

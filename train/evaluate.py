@@ -3,11 +3,17 @@
     python -m train.evaluate --data_dir data/covers --out results.md \\
         --gan out/gan-none --gan out/gan-category --gan out/gan-prompt \\
         --diffusers runwayml/stable-diffusion-v1-5 \\
-        --diffusers runwayml/stable-diffusion-v1-5::out/dreambooth-lora
+        --diffusers runwayml/stable-diffusion-v1-5::out/dreambooth-lora \\
+        --diffusers out/sd-category --diffusers out/sd-none
 
-Each model draws ``--num_images_per_prompt`` covers for every held-out row (GANs from their own
-condition: the row's prompt, its category, or nothing), and is compared with the real held-out
-covers. There is no InceptionV3 here (it needs torchvision), so FID and KID are computed on CLIP
+Each model draws ``--num_images_per_prompt`` covers for every held-out row from its own
+condition: GANs from the row's prompt, its category, or nothing; fine-tuned diffusion models as
+their caption recipe says (``caption_mode`` in albumcover_recipe.json, written by
+``train.train_text_to_image --caption_mode prompt|category|none``: the row's prompt, only
+``cover album of {category} song``, or an empty prompt without guidance). Every model is compared
+with the real held-out covers, and its images with the rows' full prompts, in one table.
+
+There is no InceptionV3 here (it needs torchvision), so FID and KID are computed on CLIP
 image embeddings ("CLIP-FID", Kynkäänniemi et al. 2023; clean-fid's CLIP features): the numbers
 rank models but are not comparable with published Inception-FID values. Writes a markdown table
 (``--out``) and the raw numbers beside it (same name, ``.json``).
@@ -194,8 +200,9 @@ def _load_covers(records) -> list[Image.Image]:
     return [square_crop(open_rgb(r.image, r.where))[0] for r in records]
 
 
-def gan_drawer(spec: ModelSpec, args) -> Callable:
-    """(record, index) -> images, from the GAN's own condition for the row."""
+def gan_drawer(spec: ModelSpec, args) -> tuple[Callable, str]:
+    """(record, index) -> images, from the GAN's own condition for the row; and that condition
+    (none, category or prompt)."""
     from .gan.sample import GanSampler
 
     sampler = GanSampler.from_checkpoint(spec.path, device=args.device)
@@ -221,7 +228,7 @@ def gan_drawer(spec: ModelSpec, args) -> Callable:
         )
 
     logger.info("%s: %s GAN at %d px", spec.path, condition, sampler.config.resolution)
-    return draw
+    return draw, condition
 
 
 def generation_settings(args: argparse.Namespace, seed: int, n: int):
@@ -238,10 +245,28 @@ def generation_settings(args: argparse.Namespace, seed: int, n: int):
     ).validate()
 
 
-def diffusers_drawer(spec: ModelSpec, args) -> Callable:
-    """(record, index) -> images, from the row's prompt, via albumcover's CoverGenerator."""
+def model_recipe(spec: ModelSpec):
+    """The caption recipe a diffusers model was trained with (the LoRA's, else the model's;
+    DEFAULT_RECIPE, full prompts, when it has none)."""
+    from albumcover.recipe import DEFAULT_RECIPE, load_recipe
+
+    try:
+        return load_recipe(spec.lora or spec.path) or DEFAULT_RECIPE
+    # a broken file (RecipeError), a Hub repo that cannot be reached or does not exist: any of
+    # them means the mode is unknown, and guessing it would score the model on the wrong prompts
+    except Exception as e:
+        raise EvaluationError(f"cannot read the caption recipe of {spec.label}: {e}") from e
+
+
+def diffusers_drawer(spec: ModelSpec, args) -> tuple[Callable, str]:
+    """(record, index) -> images via albumcover's CoverGenerator, prompted in the model's caption
+    mode; and that mode (prompt, category or none)."""
+    from dataclasses import replace
+
     from albumcover.generator import MAX_IMAGES, CoverGenerator, GeneratorError
 
+    recipe = model_recipe(spec)
+    unconditional = recipe.caption_mode == "none"
     try:
         generator = CoverGenerator.from_pretrained(
             spec.path, lora=spec.lora, device=args.device, safety_checker=args.safety_checker
@@ -250,14 +275,21 @@ def diffusers_drawer(spec: ModelSpec, args) -> Callable:
         raise EvaluationError(f"cannot load {spec.label}: {e}") from e
 
     def draw(record, index: int) -> list[Image.Image]:
+        prompt = recipe.caption(record.caption, record.category)
         images, first = [], args.seed + index * args.num_images_per_prompt
         while len(images) < args.num_images_per_prompt:  # the pipeline paints <= MAX_IMAGES
             n = min(MAX_IMAGES, args.num_images_per_prompt - len(images))
             settings = generation_settings(args, first + len(images), n)
-            images += [cover.image for cover in generator.generate(record.caption, settings)]
+            if unconditional:
+                # trained on empty captions only: guidance against a negative prompt it never
+                # saw would only add noise, so sample the model itself (one pass per step)
+                settings = replace(settings, guidance_scale=1.0, negative_prompt="")
+            covers = generator.generate(prompt, settings, allow_empty_prompt=unconditional)
+            images += [cover.image for cover in covers]
         return images
 
-    return draw
+    logger.info("%s: captions in mode %s", spec.label, recipe.caption_mode)
+    return draw, recipe.caption_mode
 
 
 def distribution_scores(real: np.ndarray, images: np.ndarray, kid_subsets: int, seed: int) -> dict:
@@ -297,14 +329,19 @@ def format_table(rows: list[dict], header: dict) -> str:
         f"(chance {1 / header['prompts']:.3f}); ties count against the image.",
         f"- Real covers row: {header['reference']}",
         "",
-        "| model | images | CLIP-FID ↓ | CLIP-KID ↓ | CLIP score ↑ | R@1 ↑ | R@5 ↑ | mean rank ↓ |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "- Condition: what the model drew from: the row's full prompt, only its category, or "
+        "nothing (GANs: `--condition`; diffusion models: their recipe's caption mode).",
+        "",
+        "| model | condition | images | CLIP-FID ↓ | CLIP-KID ↓ | CLIP score ↑ | R@1 ↑ | R@5 ↑ "
+        "| mean rank ↓ |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
         s = row["score"]
         kid = None if s.get("kid") is None else f"{s['kid']:.4g} ± {s['kid_std']:.2g}"
         lines.append(
-            f"| {row['label']} | {s['images']} | {_cell(s.get('fid'), '.4g')} | "
+            f"| {row['label']} | {row.get('condition', '—')} | {s['images']} | "
+            f"{_cell(s.get('fid'), '.4g')} | "
             f"{kid or '—'} | {s['clip_score']:.2f} | {s['r1']:.3f} | {s['r5']:.3f} | "
             f"{s['mean_rank']:.2f} |"
         )
@@ -365,13 +402,16 @@ def main(args: argparse.Namespace) -> dict:
         )
     else:
         reference_note = "CLIP score and retrieval of the held-out covers with their own prompts."
-    rows = [{"label": "real covers (reference)", "kind": "real", "score": real_score}]
+    rows = [
+        {"label": "real covers (reference)", "kind": "real", "condition": "—", "score": real_score}
+    ]
 
     for spec in args.models:
         logger.info(
             "drawing %d x %d covers with %s", len(records), args.num_images_per_prompt, spec.label
         )
-        draw = gan_drawer(spec, args) if spec.kind == "gan" else diffusers_drawer(spec, args)
+        drawer = gan_drawer if spec.kind == "gan" else diffusers_drawer
+        draw, condition = drawer(spec, args)
         images = []
         for index, record in enumerate(records):
             drawn = draw(record, index)
@@ -386,7 +426,7 @@ def main(args: argparse.Namespace) -> dict:
         result.update(distribution_scores(real_features, features, args.kid_subsets, args.seed))
         rows.append(
             {"label": spec.label, "kind": spec.kind, "path": spec.path, "lora": spec.lora}
-            | {"score": result}
+            | {"condition": condition, "score": result}
         )
         logger.info("%s: %s", spec.label, result)
 

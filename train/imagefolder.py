@@ -243,6 +243,12 @@ def square_crop(
     return image, (top, left)
 
 
+def to_tensor(image: Image.Image) -> torch.Tensor:
+    """An RGB image as a (3, H, W) float32 tensor in [-1, 1]."""
+    pixels = np.asarray(image, dtype=np.float32) / 127.5 - 1.0
+    return torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
+
+
 def prepare_image(
     image: Image.Image, resolution: int, rng: random.Random, center_crop: bool, flip: bool
 ) -> torch.Tensor:
@@ -251,16 +257,19 @@ def prepare_image(
     Returns a (3, resolution, resolution) float32 tensor in [-1, 1].
     """
     image, _ = square_crop(image, resolution, rng=rng, random_crop=not center_crop, flip=flip)
-    pixels = np.asarray(image, dtype=np.float32) / 127.5 - 1.0
-    return torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
+    return to_tensor(image)
 
 
 class CoverDataset(torch.utils.data.Dataset):
-    """Training pairs as tensors: ``pixel_values`` (3, R, R) in [-1, 1] and ``input_ids`` (77,).
+    """Training pairs as tensors: ``pixel_values`` (3, R, R) in [-1, 1], ``input_ids`` (77,) from
+    the first tokenizer (``input_ids_2`` from a second one: SDXL), ``original_size`` (2,) the
+    image's (height, width) before resizing and ``crop_top_left`` (2,) (SDXL's size and crop
+    conditioning).
 
-    With ``class_examples`` (DreamBooth prior preservation) each item also carries a class pair.
-    Augmentation (random crop, flip) is a pure function of (seed, epoch, index), so a resumed run
-    sees exactly the images an uninterrupted one would, without touching the global RNG.
+    With ``class_examples`` (DreamBooth prior preservation) each item also carries a class pair
+    (the same keys prefixed ``class_``). Augmentation (random crop, flip) is a pure function of
+    (seed, epoch, index), so a resumed run sees exactly the images an uninterrupted one would,
+    without touching the global RNG. ``tokenizer`` is one tokenizer or a sequence of them.
     """
 
     def __init__(
@@ -276,7 +285,7 @@ class CoverDataset(torch.utils.data.Dataset):
     ):
         self.examples = list(examples)
         self.class_examples = list(class_examples or [])
-        self.tokenizer = tokenizer
+        self.tokenizers = list(tokenizer) if isinstance(tokenizer, list | tuple) else [tokenizer]
         self.resolution = resolution
         self.center_crop = center_crop
         self.random_flip = random_flip
@@ -289,39 +298,46 @@ class CoverDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return max(len(self.examples), len(self.class_examples))
 
-    def _pair(self, example: Example, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
+    def _pair(self, example: Example, rng: random.Random) -> dict[str, torch.Tensor]:
         image = open_rgb(example.image, example.where)
-        pixels = prepare_image(image, self.resolution, rng, self.center_crop, self.random_flip)
-        ids = self.tokenizer(
-            example.caption,
-            padding="max_length",
-            truncation=True,
-            max_length=self.tokenizer.model_max_length,
-            return_tensors="pt",
-        ).input_ids[0]
-        return pixels, ids
+        original_size = (image.height, image.width)
+        crop, corner = square_crop(
+            image, self.resolution, rng=rng, random_crop=not self.center_crop,
+            flip=self.random_flip,
+        )  # fmt: skip
+        item = {
+            "pixel_values": to_tensor(crop),
+            "original_size": torch.tensor(original_size),
+            "crop_top_left": torch.tensor(corner),
+        }
+        for i, tokenizer in enumerate(self.tokenizers):
+            item["input_ids" if i == 0 else f"input_ids_{i + 1}"] = tokenizer(
+                example.caption,
+                padding="max_length",
+                truncation=True,
+                max_length=tokenizer.model_max_length,
+                return_tensors="pt",
+            ).input_ids[0]
+        return item
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         rng = random.Random(f"{self.seed}:{self.epoch}:{index}")
-        item = {}
-        item["pixel_values"], item["input_ids"] = self._pair(
-            self.examples[index % len(self.examples)], rng
-        )
+        item = self._pair(self.examples[index % len(self.examples)], rng)
         if self.class_examples:
-            item["class_pixel_values"], item["class_input_ids"] = self._pair(
-                self.class_examples[index % len(self.class_examples)], rng
-            )
+            pair = self._pair(self.class_examples[index % len(self.class_examples)], rng)
+            item.update({f"class_{key}": value for key, value in pair.items()})
         return item
 
 
 def collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """Stack a batch; class pairs (prior preservation) go after the instance pairs."""
-    pixels = [item["pixel_values"] for item in items]
-    ids = [item["input_ids"] for item in items]
-    if "class_pixel_values" in items[0]:
-        pixels += [item["class_pixel_values"] for item in items]
-        ids += [item["class_input_ids"] for item in items]
-    return {"pixel_values": torch.stack(pixels), "input_ids": torch.stack(ids)}
+    batch = {}
+    for key in [key for key in items[0] if not key.startswith("class_")]:
+        values = [item[key] for item in items]
+        if f"class_{key}" in items[0]:
+            values += [item[f"class_{key}"] for item in items]
+        batch[key] = torch.stack(values)
+    return batch
 
 
 class EpochShuffle(torch.utils.data.Sampler):
