@@ -179,7 +179,7 @@ class Tagger:
         Raises ``AudioError`` for a file that cannot be decoded, ValueError for bad arguments.
         """
         from .audio import load_audio
-        from .features import log_mel_spectrogram, make_patches, seconds_to_frames
+        from .features import seconds_to_frames, song_patches
 
         self._check_top(top)
         hop_frames = PATCH_FRAMES if hop_seconds is None else seconds_to_frames(hop_seconds)
@@ -189,7 +189,7 @@ class Tagger:
             signal = audio
         else:
             raise TypeError(f"audio must be a path or a numpy array, got {type(audio).__name__}")
-        patches = make_patches(log_mel_spectrogram(signal), hop_frames=hop_frames)
+        patches = song_patches(signal, hop_frames=hop_frames)
         return self.tag_patches(patches, top=top, features=features)
 
     def tag_patches(
