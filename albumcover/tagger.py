@@ -62,6 +62,15 @@ def bf16_supported(device: torch.device) -> bool:
     return any(capabilities.get(flag, False) for flag in ("avx512_bf16", "amx_bf16", "bf16"))
 
 
+def default_dtype(device: torch.device) -> torch.dtype:
+    """The dtype :meth:`Tagger.load` picks when none is given: bfloat16 on a CPU that runs it
+    natively (AVX512_BF16 or AMX: about 1.5x the float32 speed, the same top tags), else
+    float32 (on CUDA too: pass bfloat16/float16 explicitly for batches of many songs)."""
+    if device.type == "cpu" and bf16_supported(device):
+        return torch.bfloat16
+    return torch.float32
+
+
 def _resolve_device(device: str | torch.device | None) -> torch.device:
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -122,7 +131,7 @@ class Tagger:
         model: str = DEFAULT_MODEL,
         device: str | torch.device | None = None,
         *,
-        dtype: torch.dtype = torch.float32,
+        dtype: torch.dtype | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         weights_dir: str | Path | None = None,
         cache_dir: str | Path | None = None,
@@ -132,14 +141,24 @@ class Tagger:
         """Load pretrained ``model`` (one of :data:`MODELS`) onto ``device``.
 
         ``device``: "cpu", "cuda", ... (default: CUDA when available). ``dtype``: float32, or
-        bfloat16 where the device runs it natively (autocast: convolutions and dense layers in
-        bf16, batch norm in fp32), or float16 on CUDA. The weights come from ``weights_dir``,
-        the installed musicnn package, or the official wheel fetched from ``index_url``
-        (see :mod:`albumcover.weights`).
+        bfloat16 where the device runs it natively (the convolutions' operands in bf16, sums
+        and batch norm in fp32), or float16 on CUDA; None picks :func:`default_dtype` (bf16 on
+        CPUs with AVX512_BF16/AMX, logged) and ``dtype=torch.float32`` forces float32. The
+        weights come from ``weights_dir``, the installed musicnn package, or the official wheel
+        fetched from ``index_url`` (see :mod:`albumcover.weights`).
         """
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
         resolved = _resolve_device(device)
+        if dtype is None:
+            dtype = default_dtype(resolved)
+            if dtype != torch.float32:
+                log.info(
+                    "%s on %s in %s: the CPU runs it natively (dtype=torch.float32 forces float32)",
+                    model,
+                    resolved,
+                    dtype,
+                )
         if dtype not in _DTYPES:
             raise ValueError(f"dtype must be one of {_DTYPES}, got {dtype!r}")
         if dtype == torch.bfloat16 and not bf16_supported(resolved):
@@ -273,4 +292,4 @@ class Tagger:
             return self.network.forward_pooled(pooled).numpy()
 
 
-__all__ = ["DEFAULT_MODEL", "MODELS", "TagResult", "Tagger", "bf16_supported"]
+__all__ = ["DEFAULT_MODEL", "MODELS", "TagResult", "Tagger", "bf16_supported", "default_dtype"]
