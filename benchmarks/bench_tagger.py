@@ -54,6 +54,11 @@ def parse_args(argv=None):
         default=0,
         help="CPU threads for both torch and TensorFlow (default: each library's own)",
     )
+    parser.add_argument(
+        "--floor-only",
+        action="store_true",
+        help="only the GEMM peaks and the alternating network table (no per-song stages)",
+    )
     # internal: one song in this fresh process, JSON to the given file
     parser.add_argument(
         "--fresh", nargs=3, metavar=("SONG", "DTYPE", "OUT"), help=argparse.SUPPRESS
@@ -242,6 +247,13 @@ def main(args) -> None:
     with tempfile.TemporaryDirectory(prefix="bench_tagger_") as tmp:
         folder = Path(tmp)
         song = make_song(args.audio, args.copies, folder)
+        if args.floor_only:
+            from albumcover.audio import load_audio
+            from albumcover.features import song_patches
+
+            print(f"Machine: {machine(args.threads)}")
+            floor_table(args, song_patches(load_audio(song)), args.reference_python is not None)
+            return
         for dtype in dtypes:
             fresh[dtype] = measure_fresh(song, dtype, args, folder)
             rows[dtype] = measure_warm(song, args.model, dtype, args.runs, args.threads)
