@@ -202,3 +202,39 @@ def test_merge_cli_needs_shards(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         merge_main(["--output_dir", str(tmp_path / "o")])
     assert exc.value.code == 2 and "shards" in capsys.readouterr().err
+
+
+def test_merge_is_a_subcommand_of_the_builder(tmp_path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    cmd = [
+        sys.executable,
+        "-m",
+        "train.build_dataset",
+        "merge",
+        "--output_dir",
+        str(tmp_path / "o"),
+    ]
+    done = subprocess.run(cmd + [str(tmp_path)], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 1 and "no shard.json" in done.stderr
+    done = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+    assert done.returncode == 2 and "shards" in done.stderr
+
+
+def test_an_empty_shard_is_a_shard_not_an_error(tmp_path, capsys):
+    from train.build_dataset import main, parse_args
+
+    music = tmp_path / "music"
+    music.mkdir()
+    common = ["--audio_dir", str(music), "--no_progress"]
+    # a whole build with no usable track is an error ...
+    assert main(parse_args(common + ["--output_dir", str(tmp_path / "full")])) == 1
+    assert "no usable track" in capsys.readouterr().err
+    # ... but one shard of a big build may hold no album: it still says it is done
+    out = tmp_path / "shard"
+    argv = common + ["--output_dir", str(out), "--num_shards", "4", "--shard_index", "3"]
+    assert main(parse_args(argv)) == 0
+    assert "Shard 3 of 4" in capsys.readouterr().out
+    assert json.loads((out / SHARD_FILE).read_text())["rows"] == []
