@@ -98,6 +98,15 @@ def make_patches(
     return np.ascontiguousarray(windows.transpose(0, 2, 1))
 
 
+def song_patches(audio: np.ndarray, hop_frames: int = PATCH_FRAMES) -> np.ndarray:
+    """A 16 kHz mono signal ``(samples,)`` -> the taggers' input ``(n_patches, 187, 96)`` float32.
+
+    ``make_patches(log_mel_spectrogram(audio), hop_frames)``: what every tagger of a song
+    shares, so compute it once per song.
+    """
+    return make_patches(log_mel_spectrogram(audio), hop_frames=hop_frames)
+
+
 def seconds_to_frames(seconds: float) -> int:
     """Whole spectrogram frames in ``seconds``, counted as the original does.
 

@@ -104,7 +104,11 @@ class FrontendBlock(nn.Module):
             z = F.conv2d(x, weight, bias, padding=(before, 0))
         else:
             z = F.conv2d(F.pad(x, (0, 0, before, after)), weight, bias)
-        pooled = z.amax(dim=3) * sign[:, None]
+        return self.normalise(z.amax(dim=3) * sign[:, None])
+
+    def normalise(self, pooled: torch.Tensor) -> torch.Tensor:
+        """ReLU -> BN of the conv's max over frequency ``(B, C, time)``."""
+        bn = self.bn
         return F.batch_norm(
             F.relu(pooled), bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps
         )
@@ -177,6 +181,19 @@ class Musicnn(nn.Module):
         x = self.input_bn(x.unsqueeze(1))  # (B, 1, T, F)
         timbral = [block(x) for block in self.timbral]  # (B, C, T) each
         temporal = [block(x) for block in self.temporal]
+        return self._backend(timbral, temporal)
+
+    def forward_pooled(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Logits from the front end's maxima over frequency, before ReLU and batch norm:
+        ``(B, 561, T)``, the five blocks' channels in order (``albumcover.frontend``)."""
+        blocks = list(self.timbral) + list(self.temporal)
+        sizes = [block.conv.out_channels for block in blocks]
+        maps = [b.normalise(p) for b, p in zip(blocks, pooled.split(sizes, dim=1), strict=True)]
+        return self._backend(maps[: len(self.timbral)], maps[len(self.timbral) :])[0]
+
+    def _backend(
+        self, timbral: list[torch.Tensor], temporal: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         frontend = torch.cat(timbral + temporal, dim=1)
 
         cnn1 = self.midend[0](frontend)

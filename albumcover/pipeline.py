@@ -56,7 +56,7 @@ def describe_song(
 
     Args:
         audio: a file path, or a (samples,) float32 mono signal at 16 kHz. A path is decoded once
-            and the signal shared by both taggers.
+            and its log-mel patches shared by both taggers.
         song: title, artist, release date and optional category (empty fields drop out).
         tagger: the tagger whose tags go into the prompt (MTT_musicnn by default in the app).
         genre_tagger: a tagger with genre labels (MSD_musicnn) used to infer the category when
@@ -74,11 +74,43 @@ def describe_song(
         from .audio import load_audio
 
         audio = load_audio(audio)
-    tags = tagger.tag(audio, top=top)
+    from .features import song_patches
+
+    # The log-mel patches are computed once and fed to both networks.
+    patches = song_patches(audio)
+    return describe_patches(
+        patches,
+        song,
+        tagger,
+        genre_tagger,
+        style=style,
+        top=top,
+        threshold=threshold,
+        count_tokens=count_tokens,
+    )
+
+
+def describe_patches(
+    patches: np.ndarray,
+    song: SongInfo,
+    tagger: Tagger,
+    genre_tagger: Tagger | None = None,
+    *,
+    style: str = DEFAULT_STYLE,
+    top: int = 5,
+    threshold: float = 0.1,
+    count_tokens: Callable[[str], int] | None = None,
+) -> SongDescription:
+    """:func:`describe_song` from a song's log-mel patches ``(n_patches, 187, 96)`` float32
+    (:func:`albumcover.features.song_patches`), e.g. computed in another process.
+
+    The taggers need only ``tag_patches(patches, top=...)``; the arguments are describe_song's.
+    """
+    tags = tagger.tag_patches(patches, top=top)
     genre = None
     category = song.category.strip()
     if not category and genre_tagger is not None:
-        genre = genre_tagger.tag(audio, top=top)
+        genre = genre_tagger.tag_patches(patches, top=top)
         category = infer_category(genre.scores)
     tag_names = select_tags(tags.scores, top=top, threshold=threshold)
     prompt = build_prompt(

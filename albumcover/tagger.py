@@ -62,6 +62,15 @@ def bf16_supported(device: torch.device) -> bool:
     return any(capabilities.get(flag, False) for flag in ("avx512_bf16", "amx_bf16", "bf16"))
 
 
+def default_dtype(device: torch.device) -> torch.dtype:
+    """The dtype :meth:`Tagger.load` picks when none is given: bfloat16 on a CPU that runs it
+    natively (AVX512_BF16 or AMX: about 1.5x the float32 speed, the same top tags), else
+    float32 (on CUDA too: pass bfloat16/float16 explicitly for batches of many songs)."""
+    if device.type == "cpu" and bf16_supported(device):
+        return torch.bfloat16
+    return torch.float32
+
+
 def _resolve_device(device: str | torch.device | None) -> torch.device:
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -105,6 +114,16 @@ class Tagger:
         self.device = device
         self.dtype = dtype
         self.batch_size = batch_size
+        self._gemm = None  # GemmFrontend, built on first use where it applies
+
+    @property
+    def engine(self) -> str:
+        """What runs the front-end convolutions: "gemm" (OpenBLAS sgemm through NumPy, see
+        :mod:`albumcover.frontend`: Musicnn in float32 on a CPU) or "torch"."""
+        from .musicnn import Musicnn
+
+        cpu = self.device.type == "cpu" and self.dtype in (torch.float32, torch.bfloat16)
+        return "gemm" if cpu and isinstance(self.network, Musicnn) else "torch"
 
     @classmethod
     def load(
@@ -112,7 +131,7 @@ class Tagger:
         model: str = DEFAULT_MODEL,
         device: str | torch.device | None = None,
         *,
-        dtype: torch.dtype = torch.float32,
+        dtype: torch.dtype | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         weights_dir: str | Path | None = None,
         cache_dir: str | Path | None = None,
@@ -122,14 +141,24 @@ class Tagger:
         """Load pretrained ``model`` (one of :data:`MODELS`) onto ``device``.
 
         ``device``: "cpu", "cuda", ... (default: CUDA when available). ``dtype``: float32, or
-        bfloat16 where the device runs it natively (autocast: convolutions and dense layers in
-        bf16, batch norm in fp32), or float16 on CUDA. The weights come from ``weights_dir``,
-        the installed musicnn package, or the official wheel fetched from ``index_url``
-        (see :mod:`albumcover.weights`).
+        bfloat16 where the device runs it natively (the convolutions' operands in bf16, sums
+        and batch norm in fp32), or float16 on CUDA; None picks :func:`default_dtype` (bf16 on
+        CPUs with AVX512_BF16/AMX, logged) and ``dtype=torch.float32`` forces float32. The
+        weights come from ``weights_dir``, the installed musicnn package, or the official wheel
+        fetched from ``index_url`` (see :mod:`albumcover.weights`).
         """
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
         resolved = _resolve_device(device)
+        if dtype is None:
+            dtype = default_dtype(resolved)
+            if dtype != torch.float32:
+                log.info(
+                    "%s on %s in %s: the CPU runs it natively (dtype=torch.float32 forces float32)",
+                    model,
+                    resolved,
+                    dtype,
+                )
         if dtype not in _DTYPES:
             raise ValueError(f"dtype must be one of {_DTYPES}, got {dtype!r}")
         if dtype == torch.bfloat16 and not bf16_supported(resolved):
@@ -179,7 +208,7 @@ class Tagger:
         Raises ``AudioError`` for a file that cannot be decoded, ValueError for bad arguments.
         """
         from .audio import load_audio
-        from .features import log_mel_spectrogram, make_patches, seconds_to_frames
+        from .features import seconds_to_frames, song_patches
 
         self._check_top(top)
         hop_frames = PATCH_FRAMES if hop_seconds is None else seconds_to_frames(hop_seconds)
@@ -189,7 +218,7 @@ class Tagger:
             signal = audio
         else:
             raise TypeError(f"audio must be a path or a numpy array, got {type(audio).__name__}")
-        patches = make_patches(log_mel_spectrogram(signal), hop_frames=hop_frames)
+        patches = song_patches(signal, hop_frames=hop_frames)
         return self.tag_patches(patches, top=top, features=features)
 
     def tag_patches(
@@ -225,6 +254,8 @@ class Tagger:
     def _run(
         self, patches: np.ndarray, features: bool
     ) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
+        if not features and self.engine == "gemm":
+            return self._run_gemm(patches), None
         logits: list[np.ndarray] = []
         collected: dict[str, list[np.ndarray]] = {}
         autocast = torch.autocast(
@@ -246,5 +277,19 @@ class Tagger:
         merged: Mapping[str, np.ndarray] = {n: np.concatenate(collected[n]) for n in names}
         return np.concatenate(logits), {n: _original_layout(n, merged[n]) for n in names}
 
+    def _run_gemm(self, patches: np.ndarray) -> np.ndarray:
+        from .frontend import GemmFrontend
 
-__all__ = ["DEFAULT_MODEL", "MODELS", "TagResult", "Tagger", "bf16_supported"]
+        if self._gemm is None:
+            self._gemm = GemmFrontend(self.network)
+        with torch.inference_mode():
+            x = torch.from_numpy(patches).unsqueeze(1)
+            normalised = self.network.input_bn(x).squeeze(1).numpy()
+            threads = torch.get_num_threads()
+            bf16 = self.dtype == torch.bfloat16
+            pooled = torch.from_numpy(self._gemm(normalised, threads=threads, bf16=bf16))
+            # the mid- and back-end are ~0.1 % of the arithmetic: float32 (as autocast's BN)
+            return self.network.forward_pooled(pooled).numpy()
+
+
+__all__ = ["DEFAULT_MODEL", "MODELS", "TagResult", "Tagger", "bf16_supported", "default_dtype"]

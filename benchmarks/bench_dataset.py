@@ -1,11 +1,13 @@
-"""Dataset builder throughput: tracks per second, tagging included, cold and re-run.
+"""Dataset builder throughput: tracks per second, tagging included, against --num_workers.
 
-    .venv/bin/python benchmarks/bench_dataset.py --tracks 24
+    .venv/bin/python benchmarks/bench_dataset.py --tracks 24 [--num_workers 0,1,2,16]
 
 Writes a library of N copies of the shared 30 s clip (mp3, tagged, a cover embedded; two tracks
-per album) into a temp folder, builds the dataset once from scratch (every track decoded and
-tagged) and once more (everything from the cache), and prints a markdown table. The taggers are
-loaded before the clock starts; their load time is a separate row. CPU seconds sit beside wall
+per album) into a temp folder, builds the dataset from scratch (every track decoded and tagged)
+once per ``--num_workers`` value (default 0 = in-process, 1, 2 and the core count; each in a
+fresh output folder, so with an empty tag cache), then once more from the cache, and prints a
+markdown table. The taggers are loaded before the clock starts; their load time is a separate
+row. CPU seconds (this process and its finished children: the decoding workers) sit beside wall
 seconds because on a shared machine the wall clock also counts other people's work.
 """
 
@@ -60,7 +62,18 @@ def main() -> None:
     parser.add_argument("--tracks", type=int, default=24, help="tracks in the synthetic library")
     parser.add_argument("--resolution", type=int, default=512)
     parser.add_argument("--device", default=None, help="torch device of the taggers")
+    parser.add_argument(
+        "--num_workers",
+        default=f"0,1,2,{os.cpu_count()}",
+        help="comma-separated decoding-process counts to time (0: decode in this process)",
+    )
     args = parser.parse_args()
+    try:
+        worker_counts = list(dict.fromkeys(int(n) for n in args.num_workers.split(",")))
+    except ValueError:
+        parser.error(f"--num_workers wants integers like 0,1,2, got {args.num_workers!r}")
+    if any(n < 0 for n in worker_counts):
+        parser.error("--num_workers counts must be >= 0")
 
     import torch
 
@@ -75,10 +88,12 @@ def main() -> None:
     load_s = time.perf_counter() - start
 
     with tempfile.TemporaryDirectory() as tmp:
-        music, out = Path(tmp) / "music", Path(tmp) / "dataset"
+        music = Path(tmp) / "music"
         write_library(music, args.tracks)
         runs = []
-        for label in ("cold (decode + tag + covers)", "re-run (cache)"):
+        plan = [(f"cold, --num_workers {n}", n, Path(tmp) / f"dataset{n}") for n in worker_counts]
+        plan.append(("re-run (cache)", worker_counts[-1], plan[-1][2]))
+        for label, workers, out in plan:
             start, cpu_start = time.perf_counter(), cpu_seconds()
             summary = build_dataset(
                 out,
@@ -87,6 +102,7 @@ def main() -> None:
                 tagger=taggers[0],
                 genre_tagger=taggers[1],
                 progress=False,
+                num_workers=workers,
             )
             seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
             assert summary.total_rows == args.tracks, summary.format()
@@ -96,7 +112,9 @@ def main() -> None:
     device = args.device or "cpu"
     print(
         f"\nMachine: {platform.system()} {cpu}, {os.cpu_count()} CPUs, "
-        f"torch {torch.__version__} ({torch.get_num_threads()} threads), device {device}"
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads), device {device}, "
+        f"taggers in {taggers[0].dtype} ({taggers[0].engine}), load average "
+        + " / ".join(f"{x:.1f}" for x in os.getloadavg())
     )
     print(f"{args.tracks} tracks x 30 s mp3, {args.tracks // 2} albums, {args.resolution} px\n")
     print("| run | wall s | tracks/s | CPU s (all processes) | tagged | from cache |")

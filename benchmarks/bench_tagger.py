@@ -42,10 +42,22 @@ def parse_args(argv=None):
     parser.add_argument("--reference-python", type=Path, help="python of the TF side venv")
     parser.add_argument("--reference-runs", type=int, default=3)
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="alternating rounds (ours fp32 / ours bf16 / torch conv2d / TF) of the network "
+        "floor table; 0 skips it",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=0,
         help="CPU threads for both torch and TensorFlow (default: each library's own)",
+    )
+    parser.add_argument(
+        "--floor-only",
+        action="store_true",
+        help="only the GEMM peaks and the alternating network table (no per-song stages)",
     )
     # internal: one song in this fresh process, JSON to the given file
     parser.add_argument(
@@ -96,11 +108,10 @@ def fresh_process(args) -> None:
 
 
 def dtype_kwargs(dtype: str) -> dict:
-    if dtype == "fp32":
-        return {}
     import torch
 
-    return {"dtype": torch.bfloat16}
+    # explicit: Tagger.load picks bf16 by itself on CPUs that have it
+    return {"dtype": torch.float32 if dtype == "fp32" else torch.bfloat16}
 
 
 def bf16_supported() -> bool:
@@ -236,6 +247,13 @@ def main(args) -> None:
     with tempfile.TemporaryDirectory(prefix="bench_tagger_") as tmp:
         folder = Path(tmp)
         song = make_song(args.audio, args.copies, folder)
+        if args.floor_only:
+            from albumcover.audio import load_audio
+            from albumcover.features import song_patches
+
+            print(f"Machine: {machine(args.threads)}")
+            floor_table(args, song_patches(load_audio(song)), args.reference_python is not None)
+            return
         for dtype in dtypes:
             fresh[dtype] = measure_fresh(song, dtype, args, folder)
             rows[dtype] = measure_warm(song, args.model, dtype, args.runs, args.threads)
@@ -270,6 +288,8 @@ def main(args) -> None:
     print(f"\nTop-10 (ours, fp32): {', '.join(ours['top10'])}")
     if "bf16" in rows:
         print(f"Top-10 (ours, bf16): {agreement(ours['top10'], rows['bf16']['top10'])} with fp32")
+    if args.rounds:
+        floor_table(args, ours["patches"], reference is not None)
     if reference is None:
         return
 
@@ -307,6 +327,126 @@ def main(args) -> None:
         f"Their stock extractor() (float16 log): top-10 "
         f"{agreement(ours['top10'], once['top10'])} with ours."
     )
+
+
+def network_flop(model: str, patches) -> float:
+    """Multiply-adds x 2 of ``model``'s network on ``patches`` (counted by torch, ~2.8 GFLOP
+    per 3 s Musicnn patch, 99.98 % convolutions)."""
+    import numpy as np
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from albumcover.musicnn import build_model
+
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        build_model(model)(torch.from_numpy(np.array(patches[:1], dtype=np.float32)))
+    return counter.get_total_flops() * len(patches)
+
+
+def tf_network(args, patches_file: Path, out: Path) -> tuple[float, float]:
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("PYTHONPATH", None)
+    cmd = [str(args.reference_python), str(REFERENCE_SCRIPT), "network", "--audio", "-"]
+    cmd += ["--model", args.model, "--threads", str(args.threads), "--runs", str(args.runs)]
+    cmd += ["--patches", str(patches_file), "--out", str(out)]
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return tuple(json.loads(out.read_text())["network_s"])
+
+
+def best_of(fn, runs: int) -> tuple[float, float]:
+    """(best wall s, best CPU s) of ``runs`` calls after a warm-up."""
+    fn()
+    wall, cpu = float("inf"), float("inf")
+    for _ in range(runs):
+        w, c = time.perf_counter(), time.process_time()
+        fn()
+        wall, cpu = min(wall, time.perf_counter() - w), min(cpu, time.process_time() - c)
+    return wall, cpu
+
+
+def floor_table(args, patches, with_reference: bool) -> None:
+    """The network against the machine's GEMM floor and the original, in alternating rounds.
+
+    Each round times, one after the other on the same patches: ours in fp32 (sgemm front end),
+    ours in bf16 (where native), the port's plain torch network (conv2d through oneDNN, what
+    the tagger ran before) and one persistent TF session; each figure is the best over rounds
+    (min of wall, min of CPU), so a neighbour's burst of load hurts all sides alike.
+    """
+    import numpy as np
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from gemm_peak import all_peaks, best
+
+    from albumcover.tagger import Tagger
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    native_bf16 = bf16_supported()
+    paths = {"ours fp32 (sgemm front end)": Tagger.load(args.model, "cpu", dtype=torch.float32)}
+    if native_bf16:
+        paths["ours bf16"] = Tagger.load(args.model, "cpu", dtype=torch.bfloat16)
+    conv = paths["ours fp32 (sgemm front end)"].network
+
+    def torch_conv():
+        with torch.inference_mode():
+            for start in range(0, len(patches), 8):
+                conv(torch.from_numpy(patches[start : start + 8]))
+
+    flop = network_flop(args.model, patches)
+    times: dict[str, list[tuple[float, float]]] = {}
+    peaks = all_peaks(args.threads, native_bf16)
+    with tempfile.TemporaryDirectory(prefix="bench_floor_") as tmp:
+        patches_file = Path(tmp) / "patches.npy"
+        np.save(patches_file, patches)
+        for _ in range(args.rounds):
+            for name, tagger in paths.items():
+                times.setdefault(name, []).append(
+                    best_of(lambda t=tagger: t.tag_patches(patches), args.runs)
+                )
+            times.setdefault("port before: torch conv2d (oneDNN) fp32", []).append(
+                best_of(torch_conv, args.runs)
+            )
+            if with_reference:
+                times.setdefault("original: one persistent TF session", []).append(
+                    tf_network(args, patches_file, Path(tmp) / "tf.json")
+                )
+    for name, rate in all_peaks(args.threads, native_bf16).items():  # again, after: keep the best
+        peaks[name] = (max(peaks[name][0], rate[0]), max(peaks[name][1], rate[1]))
+    best_times = {k: (min(w for w, _ in v), min(c for _, c in v)) for k, v in times.items()}
+
+    print(f"\nMeasured GEMM peaks ({SIZE_NOTE}; best before/after the rounds):\n")
+    print("| GEMM | GFLOP/s wall | GFLOP/s per CPU-second |")
+    print("|---|---:|---:|")
+    for name, (wall, cpu) in peaks.items():
+        print(f"| {name} | {wall:.0f} | {cpu:.0f} |")
+    print(
+        f"\nNetwork on {len(patches)} patches ({flop / 1e9:.1f} GFLOP), best of "
+        f"{args.rounds} alternating rounds x {args.runs} runs. Floor = GFLOP / best GEMM rate "
+        "of that precision; fraction = floor / time (wall, and per CPU-second).\n"
+    )
+    print(
+        "| network | wall s | CPU s | GFLOP/s wall | floor wall s | of peak, wall "
+        "| of peak, CPU | vs TF, wall | vs TF, CPU |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    tf = best_times.get("original: one persistent TF session")
+    for name, (wall, cpu) in best_times.items():
+        kind = "bf16" if "bf16" in name else "fp32"
+        peak_name, peak_wall, peak_cpu = best(peaks, kind)
+        floor_wall, floor_cpu = flop / peak_wall / 1e9, flop / peak_cpu / 1e9
+        versus = f"{tf[0] / wall:.2f}x | {tf[1] / cpu:.2f}x" if tf else "| "
+        print(
+            f"| {name} | {wall:.3f} | {cpu:.3f} | {flop / wall / 1e9:.0f} | {floor_wall:.3f} "
+            f"| {floor_wall / wall:.0%} | {floor_cpu / cpu:.0%} | {versus} |"
+        )
+    print(
+        "\n(floor: fp32 from the fastest fp32 GEMM above, bf16 from the bf16 matmul; 'of peak, "
+        "CPU' compares CPU-seconds, the steadier figure when other jobs share the cores)"
+    )
+
+
+SIZE_NOTE = "2048 x 2048 x 2048 products, 2n^3 flop"
 
 
 if __name__ == "__main__":

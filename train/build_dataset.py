@@ -2,6 +2,8 @@
 
     python -m train.build_dataset --audio_dir ~/Music --output_dir data/covers
     python -m train.build_dataset --manifest jamendo/manifest.jsonl --output_dir data/covers
+    python -m train.build_dataset ... --num_workers 4 (decode in 4 processes)
+    python -m train.build_dataset ... --num_shards K --shard_index i, then ... merge (train.shards)
 
 Each track is tagged and captioned by :func:`albumcover.pipeline.describe_song`, the same path the
 app takes, so training prompts read exactly like the prompts users get. The output is a diffusers
@@ -15,6 +17,7 @@ Re-running is cheap and safe: tagger outputs are cached per file (path, size, mt
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import io
 import json
@@ -116,10 +119,12 @@ class BuildSummary:
     skipped: list[Skipped] = field(default_factory=list)
     # (source, note): tag text repaired or dropped before captioning (albumcover.tagtext)
     tag_notes: list[tuple[str, str]] = field(default_factory=list)
+    shard: str = ""  # "i of K" for one shard of a --num_shards build (its rows are not split)
+    unsplit: int = 0  # a shard's rows, split when the shards are merged (train.shards)
 
     @property
     def total_rows(self) -> int:
-        return sum(self.rows.values())
+        return sum(self.rows.values()) + self.unsplit
 
     def format(self) -> str:
         """A few lines for the terminal: counts, then every skipped file and why."""
@@ -129,6 +134,11 @@ class BuildSummary:
             f"{self.images} cover images; {self.written} files written.",
             f"Tagged {self.tagged} tracks, {self.cached} more from the cache.",
         ]
+        if self.shard:
+            lines[0] = (
+                f"Shard {self.shard} in {self.output_dir}: {self.unsplit} tracks (split when "
+                f"merged), {self.images} cover images; {self.written} files written."
+            )
         if self.skipped:
             lines.append(f"Skipped {len(self.skipped)}:")
             for s in sorted(self.skipped, key=lambda s: (s.reason, s.source)):
@@ -211,6 +221,9 @@ class _ReplayTagger:
     def tag(self, audio, *, top: int = 3, **kwargs):
         return replace(self.result, tags=_top_labels(self.result.scores, top))
 
+    def tag_patches(self, patches, *, top: int = 3, **kwargs):
+        return self.tag(patches, top=top)
+
 
 def build_dataset(
     output_dir: str | Path,
@@ -230,6 +243,9 @@ def build_dataset(
     tagger=None,
     genre_tagger=None,
     progress: bool = True,
+    num_workers: int = 0,
+    num_shards: int = 1,
+    shard_index: int = 0,
 ) -> BuildSummary:
     """Tag, caption and write every usable track of a music folder or manifest.
 
@@ -245,6 +261,10 @@ def build_dataset(
             the text encoder you will fine-tune (``--tokenizer``) so long captions are cut
             exactly where the app cuts them, else the prompt builder's conservative estimate.
         progress: show a tqdm progress bar.
+        num_workers: processes that decode tracks and compute their features while this one
+            runs the taggers (:mod:`train.workers`); 0 does everything here. Same output.
+        num_shards, shard_index: build only the albums of shard ``shard_index`` of
+            ``num_shards`` into a shard folder, merged later (:mod:`train.shards`).
 
     Returns:
         A :class:`BuildSummary`. Nothing is written when no track is usable.
@@ -256,48 +276,88 @@ def build_dataset(
 
     from albumcover.audio import AudioError
     from albumcover.prompts import DEFAULT_STYLE, STYLES
+    from train.shards import check_shard_args, fingerprint, shard_of, write_shard
+    from train.workers import map_patches
 
     if (audio_dir is None) == (manifest is None):
         raise ValueError("give exactly one of audio_dir and manifest")
     style = style or DEFAULT_STYLE
     if style not in STYLES:
         raise ValueError(f"unknown prompt style {style!r}; choose one of {', '.join(STYLES)}")
+    check_shard_args(num_shards, shard_index)
     output_dir = Path(output_dir)
     summary = BuildSummary(output_dir)
     if audio_dir is not None:
         tracks = _collect_folder(Path(audio_dir))
     else:
         tracks = _collect_manifest(Path(manifest), summary)
+    library = fingerprint([t.source for t in tracks])
+    if num_shards > 1:
+        summary.shard = f"{shard_index} of {num_shards}"
+        tracks = [t for t in tracks if shard_of(t.album_key, num_shards) == shard_index]
     summary.tag_notes += [(t.source, note) for t in tracks for note in t.tags.notes]
     covers = _assign_covers(tracks, output_dir, resolution, summary)
 
     taggers = _Taggers(model, genre_model, device, tagger, genre_tagger)
     cache = TagCache(output_dir / CACHE_DIR / "tags")
     described = []
-    for track in tqdm(tracks, desc="Tagging", unit="track", disable=not progress):
-        if track.source not in covers:
-            continue
-        try:
-            description, fresh = _describe(
-                track,
-                taggers,
-                cache,
-                style=style,
-                top=top,
-                threshold=threshold,
-                count_tokens=count_tokens,
-            )
-        except AudioError as e:
-            summary.skipped.append(Skipped(track.source, BAD_AUDIO, str(e)))
-            continue
-        summary.tagged += fresh
-        summary.cached += not fresh
-        if not description.tag_names:
-            detail = f"no tag scored {threshold} or more; silent or very quiet?"
-            summary.skipped.append(Skipped(track.source, NO_TAGS, detail))
-            continue
-        described.append((track, description))
+    usable = [t for t in tracks if t.source in covers]
+    decoded_tracks = map_patches(
+        usable, lambda t: None if _cache_answers(t, taggers, cache) else t.audio, num_workers
+    )
+    # closing(): an error or a kill in the loop shuts the worker processes down right away
+    with contextlib.closing(decoded_tracks):
+        for track, decoded in tqdm(
+            decoded_tracks, total=len(usable), desc="Tagging", unit="track", disable=not progress
+        ):
+            try:
+                description, fresh = _describe(
+                    track,
+                    taggers,
+                    cache,
+                    decoded,
+                    style=style,
+                    top=top,
+                    threshold=threshold,
+                    count_tokens=count_tokens,
+                )
+            except AudioError as e:
+                summary.skipped.append(Skipped(track.source, BAD_AUDIO, str(e)))
+                continue
+            summary.tagged += fresh
+            summary.cached += not fresh
+            if not description.tag_names:
+                detail = f"no tag scored {threshold} or more; silent or very quiet?"
+                summary.skipped.append(Skipped(track.source, NO_TAGS, detail))
+                continue
+            described.append((track, description))
 
+    render_png = _png_renderer(covers, resolution)
+    if num_shards > 1:  # one shard: its rows unsplit, split at merge time over all albums
+        shard_rows = [_row(t, d, covers[t.source][0], taggers.model) for t, d in described]
+        summary.unsplit = len(shard_rows)
+        summary.images = len({r["file_name"] for r in shard_rows})
+        options = {
+            "resolution": resolution,
+            "validation_split": validation_split,
+            "seed": seed,
+            "model": taggers.model,
+            "genre_model": taggers.genre_model,
+            "style": style,
+            "top": top,
+            "threshold": threshold,
+        }
+        write_shard(
+            output_dir,
+            index=shard_index,
+            num_shards=num_shards,
+            library=library,
+            options=options,
+            rows=shard_rows,
+            render_png=render_png,
+            summary=summary,
+        )
+        return summary
     if not described:
         return summary
     split_of = _split_covers(
@@ -307,7 +367,7 @@ def build_dataset(
     for track, description in described:
         cover_id, _ = covers[track.source]
         rows[split_of[cover_id]].append(_row(track, description, cover_id, taggers.model))
-    _write_dataset(output_dir, rows, covers, resolution, summary)
+    _write_dataset(output_dir, rows, render_png, summary)
     _write_card(output_dir, summary, taggers.model, style, resolution)
     return summary
 
@@ -360,10 +420,20 @@ class _Taggers:
         return self._genre_tagger
 
 
-def _describe(track: Track, taggers: _Taggers, cache: TagCache, **options):
-    """Caption one track; returns (SongDescription, whether a tagger ran)."""
-    from albumcover.audio import load_audio
-    from albumcover.pipeline import describe_song
+def _cache_answers(track: Track, taggers: _Taggers, cache: TagCache) -> bool:
+    """Whether the tag cache holds every tagger output this track's caption needs."""
+    if cache.get(track.audio, taggers.model) is None:
+        return False
+    return bool(track.category) or cache.get(track.audio, taggers.genre_model) is not None
+
+
+def _describe(track: Track, taggers: _Taggers, cache: TagCache, decoded, **options):
+    """Caption one track; returns (SongDescription, whether a tagger ran).
+
+    ``decoded``: the track's :class:`train.workers.Decoded` patches, None when the cache
+    answers. Raises AudioError for a track that could not be decoded.
+    """
+    from albumcover.pipeline import describe_patches
     from albumcover.prompts import SongInfo
 
     song = SongInfo(
@@ -376,14 +446,15 @@ def _describe(track: Track, taggers: _Taggers, cache: TagCache, **options):
     tags = cache.get(track.audio, taggers.model)
     genre = cache.get(track.audio, taggers.genre_model) if need_genre else None
     if tags is not None and (genre is not None or not need_genre):
-        silence = np.zeros(0, dtype=np.float32)  # never read: both taggers replay
+        nothing = np.zeros((0, 0, 0), dtype=np.float32)  # never read: both taggers replay
         replay_genre = _ReplayTagger(genre) if genre is not None else None
-        return describe_song(silence, song, _ReplayTagger(tags), replay_genre, **options), False
+        return describe_patches(nothing, song, _ReplayTagger(tags), replay_genre, **options), False
 
-    audio = load_audio(track.audio)  # decoded once, shared by both taggers
+    decoded.raise_error()
     tagger = _ReplayTagger(tags) if tags is not None else taggers.tagger
     genre_tagger = taggers.genre_tagger if need_genre else None
-    description = describe_song(audio, song, tagger, genre_tagger, **options)
+    # decoded once, its patches shared by both taggers
+    description = describe_patches(decoded.patches, song, tagger, genre_tagger, **options)
     cache.put(track.audio, [r for r in (description.tags, description.genre) if r is not None])
     return description, True
 
@@ -528,14 +599,30 @@ def _row(track: Track, description, cover_id: str, model: str) -> dict:
     }
 
 
+def _png_renderer(covers, resolution: int) -> Callable[[str], bytes]:
+    """cover id -> the PNG bytes the dataset stores for it (square, ``resolution`` px)."""
+    readers = {cover_id: read for cover_id, read in covers.values()}
+
+    def render(cover_id: str) -> bytes:
+        image = square_cover(readers[cover_id](), resolution)
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    return render
+
+
 def _write_dataset(
-    output_dir: Path, rows: dict[str, list[dict]], covers, resolution: int, summary: BuildSummary
+    output_dir: Path,
+    rows: dict[str, list[dict]],
+    render_png: Callable[[str], bytes],
+    summary: BuildSummary,
 ) -> None:
     """Write images first, then each split's metadata.jsonl, then drop images nothing names.
 
-    A reader sees the old dataset or the new one, never rows pointing at missing images.
+    ``render_png(cover_id)``: the PNG bytes of a cover. A reader sees the old dataset or the
+    new one, never rows pointing at missing images.
     """
-    readers = {cover_id: read for cover_id, read in covers.values()}
     for split in SPLITS:
         folder = output_dir / split
         split_rows = sorted(rows[split], key=lambda r: r["source"])
@@ -547,10 +634,7 @@ def _write_dataset(
         for name in names:
             target = folder / name
             if not target.exists():
-                image = square_cover(readers[name[:-4]](), resolution)
-                buffer = io.BytesIO()
-                image.save(buffer, format="PNG")
-                summary.written += write_atomic(target, buffer.getvalue())
+                summary.written += write_atomic(target, render_png(name[:-4]))
         metadata = folder / "metadata.jsonl"
         if split_rows:
             text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in split_rows)
@@ -689,6 +773,22 @@ def parse_args(input_args: Sequence[str] | None = None) -> argparse.Namespace:
         "base model you fine-tune) instead of the conservative built-in estimate",
     )
     parser.add_argument("--device", default=None, help="torch device for the taggers")
+    parser.add_argument(
+        "--num_workers",
+        type=int,
+        default=0,
+        help="processes that decode and compute features while the taggers run (0: none)",
+    )
+    parser.add_argument(
+        "--num_shards", type=int, default=1, help="split the library into this many shards"
+    )
+    parser.add_argument(
+        "--shard_index",
+        type=int,
+        default=None,
+        help="build only this shard (0 .. num_shards - 1) into --output_dir; join the shards "
+        "with `python -m train.build_dataset merge`",
+    )
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
     add_hub_arguments(parser)  # --push_to_hub --hub_model_id user/name [--hub_private_repo]
     args = parser.parse_args(input_args)
@@ -719,6 +819,19 @@ def parse_args(input_args: Sequence[str] | None = None) -> argparse.Namespace:
         check_hub_args(args, default_repo=args.output_dir.resolve().name)
     except ValueError as e:
         parser.error(str(e))
+    if args.num_workers < 0:
+        parser.error(f"--num_workers must be 0 or more, got {args.num_workers}")
+    if args.num_shards < 1:
+        parser.error(f"--num_shards must be at least 1, got {args.num_shards}")
+    if args.num_shards > 1 and args.shard_index is None:
+        parser.error("--num_shards needs --shard_index (which shard this command builds)")
+    if args.shard_index is not None and not 0 <= args.shard_index < args.num_shards:
+        parser.error(
+            f"--shard_index must be in [0, {args.num_shards - 1}] with --num_shards "
+            f"{args.num_shards}, got {args.shard_index}"
+        )
+    if args.num_shards > 1 and args.push_to_hub:
+        parser.error("--push_to_hub pushes a whole dataset: merge the shards, then push")
 
     from albumcover.prompts import STYLES
 
@@ -757,12 +870,15 @@ def main(args: argparse.Namespace) -> int:
             count_tokens=count_tokens,
             device=args.device,
             progress=not args.no_progress,
+            num_workers=args.num_workers,
+            num_shards=args.num_shards,
+            shard_index=args.shard_index or 0,
         )
     except LibraryError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(summary.format())
-    if summary.total_rows == 0:
+    if summary.total_rows == 0 and not summary.shard:  # an empty shard is still a shard
         print("error: no usable track; nothing was written", file=sys.stderr)
         return 1
     if args.push_to_hub:
@@ -781,4 +897,8 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["merge"]:
+        from train.shards import merge_main
+
+        sys.exit(merge_main(sys.argv[2:]))
     sys.exit(main(parse_args()))

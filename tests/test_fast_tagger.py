@@ -1,0 +1,95 @@
+"""The tagger's fast paths: the sgemm front end against the original, bf16 chosen where native.
+
+``Tagger`` runs Musicnn's front end as chunked sgemm (albumcover.frontend) on CPUs; these tests
+hold it to the original's taggram (1e-5, the same bar as tests/test_musicnn.py) and to the
+plain torch network, and check which dtype a CPU gets by default and that float32 can be forced.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from albumcover import tagger as tagger_module
+from albumcover.audio import load_audio
+from albumcover.features import song_patches
+from albumcover.frontend import GemmFrontend
+from albumcover.tagger import Tagger, bf16_supported, default_dtype
+
+CPU = torch.device("cpu")
+needs_bf16 = pytest.mark.skipif(
+    not bf16_supported(CPU), reason="bfloat16 is emulated on this CPU (no AVX512_BF16/AMX)"
+)
+
+
+@pytest.fixture(scope="module")
+def fp32():
+    return {m: Tagger.load(m, "cpu", dtype=torch.float32) for m in ("MTT_musicnn", "MSD_musicnn")}
+
+
+@pytest.mark.parametrize("model", ["MTT_musicnn", "MSD_musicnn"])
+def test_gemm_front_end_matches_the_original(fp32, reference, model):
+    tagger = fp32[model]
+    assert tagger.engine == "gemm"
+    patches = reference["input_patches"]
+    result = tagger.tag_patches(patches)
+    assert np.abs(result.taggram - reference[f"{model}.taggram"]).max() <= 1e-5
+    # and the plain torch network (conv2d) on the same patches
+    with torch.inference_mode():
+        logits = tagger.network(torch.from_numpy(patches)).numpy()
+    assert np.abs(result.taggram - 1 / (1 + np.exp(-logits))).max() <= 1e-5
+
+
+def test_threads_do_not_change_the_numbers(fp32, reference):
+    network = fp32["MTT_musicnn"].network
+    with torch.inference_mode():
+        x = network.input_bn(torch.from_numpy(reference["input_patches"][:4]).unsqueeze(1))
+    x = x.squeeze(1).numpy()
+    frontend = GemmFrontend(network)
+    threads = torch.get_num_threads()
+    one, two = frontend(x, threads=1), frontend(x, threads=2)
+    assert one.shape == (4, 561, 187)
+    assert np.array_equal(one, two)
+    assert torch.get_num_threads() == threads  # the caller's torch threads are left alone
+
+
+def test_other_engines_where_the_gemm_path_does_not_apply(reference):
+    vgg = Tagger.load("MTT_vgg", "cpu", dtype=torch.float32)
+    assert vgg.engine == "torch"
+    result = vgg.tag_patches(reference["input_patches"][:2])
+    assert np.abs(result.taggram - reference["MTT_vgg.taggram"][:2]).max() <= 1e-5
+
+
+def test_default_dtype_follows_the_cpu(monkeypatch):
+    native = bf16_supported(CPU)
+    assert default_dtype(CPU) == (torch.bfloat16 if native else torch.float32)
+    auto = Tagger.load("MTT_musicnn", "cpu")
+    assert auto.dtype == default_dtype(CPU)
+    forced = Tagger.load("MTT_musicnn", "cpu", dtype=torch.float32)
+    assert forced.dtype == torch.float32 and "float32" in repr(forced)
+    # the other kind of CPU than this one
+    monkeypatch.setattr(tagger_module, "bf16_supported", lambda device: not native)
+    assert default_dtype(CPU) == (torch.float32 if native else torch.bfloat16)
+    assert Tagger.load("MTT_musicnn", "cpu").dtype == default_dtype(CPU)
+
+
+def test_bf16_choice_is_logged(caplog):
+    with caplog.at_level("INFO", logger="albumcover.tagger"):
+        tagger = Tagger.load("MSD_musicnn", "cpu")
+    if tagger.dtype == torch.bfloat16:
+        assert "bfloat16" in caplog.text and "dtype=torch.float32 forces" in caplog.text
+    else:
+        assert "bfloat16" not in caplog.text
+
+
+@needs_bf16
+def test_bf16_gives_the_same_top10_on_both_shared_clips(fp32, clip_path):
+    audio = load_audio(clip_path)
+    clips = {"30 s clip": audio, "3-minute song": np.tile(audio, 6)}
+    for model, exact in fp32.items():
+        fast = Tagger.load(model, "cpu", dtype=torch.bfloat16)
+        assert fast.engine == "gemm"
+        for name, signal in clips.items():
+            patches = song_patches(signal)
+            a, b = exact.tag_patches(patches, top=10), fast.tag_patches(patches, top=10)
+            assert b.tags == a.tags, (model, name)
+            assert np.abs(a.taggram - b.taggram).max() < 0.02, (model, name)
