@@ -1,8 +1,9 @@
 """Cover images from a prompt with a diffusers text-to-image pipeline (Stable Diffusion 1.x first).
 
 One :class:`CoverGenerator` owns one loaded pipeline. ``generate`` paints 1-4 variations in one
-batched call; variation k uses its own generator seeded ``seed + k``, so any single cover can be
-painted again alone from the seed shown next to it.
+batched call; variation k uses its own generator seeded ``seed + k`` (wrapping from
+:data:`MAX_SEED` to 0), so any single cover can be painted again alone from the seed shown next to
+it, and every seed shown is one that can be typed back.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .prompts import DEFAULT_NEGATIVE_PROMPT, token_counter
+from .prompts import CLIP_MAX_TOKENS, DEFAULT_NEGATIVE_PROMPT, fit_to_tokens, token_counter
 
 if TYPE_CHECKING:
     import torch
@@ -28,7 +29,9 @@ MAX_IMAGES = 4
 MAX_STEPS = 150
 MAX_GUIDANCE = 30.0
 MIN_SIZE, MAX_SIZE = 64, 2048  # pixels
-MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes any non-negative 64-bit int
+# Seeds are 32-bit: what the app shows and takes from every client (JSON numbers lose precision
+# past 2**53), and plenty of distinct covers. Variation seeds wrap around past the top.
+MAX_SEED = 2**32 - 1
 _seeds = random.Random()  # fresh seeds only; never touches the global or torch RNGs
 
 
@@ -66,7 +69,7 @@ class GenerationSettings:
         if isinstance(g, bool) or not isinstance(g, int | float) or not 0 <= g <= MAX_GUIDANCE:
             raise ValueError(f"guidance_scale must be a number in [0, {MAX_GUIDANCE}], got {g!r}")
         if self.seed is not None:
-            integer("seed", 0, MAX_SEED - (self.num_images - 1))
+            integer("seed", 0, MAX_SEED)
         if not isinstance(self.negative_prompt, str):
             raise ValueError(f"negative_prompt must be text, got {self.negative_prompt!r}")
         return self
@@ -80,6 +83,12 @@ class Cover:
     image: Image.Image
     seed: int
     nsfw: bool = False
+
+
+def variation_seeds(seed: int, n: int) -> list[int]:
+    """The seeds of ``n`` variations from ``seed``: seed, seed + 1, ... wrapping past MAX_SEED to 0,
+    so each stays in [0, MAX_SEED] and reproduces its cover when given alone."""
+    return [(seed + k) % (MAX_SEED + 1) for k in range(n)]
 
 
 def pick_device() -> str:
@@ -212,6 +221,20 @@ class CoverGenerator:
         (CLIP keeps 77 and drops the rest)."""
         return token_counter(self.pipeline.tokenizer)(text)
 
+    @property
+    def token_budget(self) -> int:
+        """Tokens the text encoder reads, start and end tokens included (77 for CLIP)."""
+        budget = getattr(self.pipeline.tokenizer, "model_max_length", CLIP_MAX_TOKENS)
+        # tokenizers without a limit report a huge sentinel (int(1e30)); CLIP's is the default
+        return budget if isinstance(budget, int) and 3 <= budget <= 4096 else CLIP_MAX_TOKENS
+
+    def fit_prompt(self, text: str) -> tuple[str, str]:
+        """``text`` split at the text encoder's budget: (what it reads, what it would drop).
+
+        The cut falls between words, so the second part is the user's own text, to show them.
+        """
+        return fit_to_tokens(text, self.count_tokens, self.token_budget)
+
     def generate(
         self,
         prompt: str,
@@ -241,8 +264,12 @@ class CoverGenerator:
         n = settings.num_images
         seed = settings.seed
         if seed is None:
-            seed = _seeds.randrange(2**32 - MAX_IMAGES)
-        seeds = [seed + k for k in range(n)]
+            seed = _seeds.randrange(MAX_SEED + 1)
+        seeds = variation_seeds(seed, n)
+        # fitted here so CLIP never truncates (and warns) behind the caller's back; callers that
+        # want to tell the user what was cut call fit_prompt first
+        prompt = self.fit_prompt(prompt.strip())[0]
+        negative = self.fit_prompt(settings.negative_prompt.strip())[0]
         # CPU generators: the starting noise for a seed is the same on every device.
         generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
 
@@ -253,8 +280,8 @@ class CoverGenerator:
         with self._lock:
             try:
                 out = self.pipeline(
-                    prompt=prompt.strip(),
-                    negative_prompt=settings.negative_prompt.strip() or None,
+                    prompt=prompt,
+                    negative_prompt=negative or None,
                     num_inference_steps=settings.steps,
                     guidance_scale=settings.guidance_scale,
                     width=settings.width,
