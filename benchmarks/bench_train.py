@@ -1,8 +1,8 @@
 """Stable Diffusion fine-tuning speed and memory: optimizer steps per second and peak memory.
 
-    .venv/bin/python benchmarks/bench_train.py                 # tiny random SD, CPU, 64 px
-    .venv/bin/python benchmarks/bench_train.py --full          # SD 1.5-sized, 512 px, GPU
-    .venv/bin/python benchmarks/bench_train.py --full --gradient_checkpointing --modes lora
+    .venv/bin/python -m benchmarks.bench_train               # tiny random SD, CPU, 64 px
+    .venv/bin/python -m benchmarks.bench_train --full          # SD 1.5-sized, 512 px, GPU
+    .venv/bin/python -m benchmarks.bench_train --full --gradient_checkpointing --modes lora
 
 Times ``train.train_dreambooth.Trainer.train_step`` (the script's own step: VAE encode, text
 encoder, UNet forward/backward, clipping, AdamW) on the objects the script prepares, after
@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def write_images(folder: Path, n: int, size: int) -> Path:
