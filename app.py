@@ -356,7 +356,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, help="default: $GRADIO_SERVER_PORT or 7860")
     parser.add_argument("--host", help="default: $GRADIO_SERVER_NAME or 127.0.0.1")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # the app's own INFO lines (models loaded, covers painted); libraries only from WARNING up,
+    # so the log is not one "HTTP Request: GET ..." line (httpx) per gradio start-up check
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("albumcover").setLevel(logging.INFO)
 
     # Models load once at start-up, outside the GPU function, as ZeroGPU wants. The taggers stay
     # on the CPU (a 30 s song takes well under a second there): on ZeroGPU a GPU exists only

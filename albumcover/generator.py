@@ -12,7 +12,8 @@ import logging
 import os
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,6 +84,40 @@ class Cover:
     image: Image.Image
     seed: int
     nsfw: bool = False
+
+
+@contextmanager
+def quiet_loading() -> Iterator[None]:
+    """Hide what loading a pipeline prints that is no news to the user: diffusers' and
+    transformers' per-component progress bars, and transformers' notice, on every start, that
+    torchvision is missing (its PIL image processors serve the safety checker as well).
+    Downloads keep huggingface_hub's own progress bars; everything is restored afterwards."""
+    from diffusers.utils import logging as diffusers_logging
+    from huggingface_hub import utils as hub
+    from transformers.utils import logging as transformers_logging
+
+    bars = (
+        diffusers_logging.is_progress_bar_enabled(),
+        transformers_logging.is_progress_bar_enabled(),
+    )
+    hub_bars = not hub.are_progress_bars_disabled()
+    notices = logging.getLogger("transformers.utils.import_utils")
+    level = notices.level
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()  # (this one also turns off the hub's bars)
+    if hub_bars:
+        hub.enable_progress_bars()
+    notices.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        notices.setLevel(level)
+        if bars[0]:
+            diffusers_logging.enable_progress_bar()
+        if bars[1]:
+            transformers_logging.enable_progress_bar()
+        if not hub_bars:
+            hub.disable_progress_bars()
 
 
 def variation_seeds(seed: int, n: int) -> list[int]:
@@ -176,7 +211,9 @@ class CoverGenerator:
             name = str(folder)
 
         import torch
-        from diffusers import AutoPipelineForText2Image, DPMSolverMultistepScheduler
+
+        with quiet_loading():
+            from diffusers import AutoPipelineForText2Image, DPMSolverMultistepScheduler
 
         device = device or pick_device()
         try:
@@ -189,7 +226,8 @@ class CoverGenerator:
         if not safety_checker:
             kwargs.update(safety_checker=None, requires_safety_checker=False)
         try:
-            pipe = AutoPipelineForText2Image.from_pretrained(name, **kwargs)
+            with quiet_loading():
+                pipe = AutoPipelineForText2Image.from_pretrained(name, **kwargs)
         except Exception as e:  # any loader failure (no network, bad id, OOM) gets one advice
             raise GeneratorError(f"cannot load model {name!r}: {e}; {hint}") from e
         # DPM-Solver++ (2M, Karras sigmas): good covers in ~25 steps instead of PNDM's 50. Only

@@ -258,3 +258,22 @@ def test_a_prompt_that_fits_warns_nothing(client):
         client, "a red door", "blurry", 1, 7.5, 0, True, 1, 64, 64, api_name="/generate"
     )
     assert len(gallery) == 1 and warnings == []
+
+
+CHATTER = (
+    "torchvision",  # transformers' fallback notice, once per image processor, on every start
+    "Loading pipeline components",  # diffusers' progress bar
+    "Loading weights",  # transformers' progress bar
+    "HTTP Request:",  # httpx INFO lines for gradio's own start-up checks
+    "Token indices sequence length",  # tokenizer warnings for prompts the app already fitted
+    "truncated because CLIP",
+    "Traceback",
+)
+
+
+def test_the_server_log_is_quiet(server, client):
+    served(client)  # a cover painted, so any per-request chatter is in the log too
+    log = server.log_path.read_text(errors="replace")  # all of it, from the start
+    assert "Running on local URL" in log
+    noisy = [line for line in log.splitlines() if any(c in line for c in CHATTER)]
+    assert noisy == [], "\n".join(noisy)
