@@ -35,6 +35,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 import app_inputs as checked
+import app_memory
 from albumcover.audio import DEFAULT_MAX_DURATION, SAMPLE_RATE, AudioError, load_audio_capped
 from albumcover.features import HOP_LENGTH, PATCH_FRAMES
 from albumcover.generator import (
@@ -102,6 +103,12 @@ AUTO_CATEGORY = "auto (from the audio)"
 MAX_FIELD_CHARS = 200  # title, artist, date: longer is a paste accident, not a song title
 MAX_PROMPT_CHARS = 2000
 TAGGRAM_ROWS = 10
+# What the app keeps (README "What is guaranteed"): uploads and painted covers are files in
+# gradio's cache, deleted once older than an hour (swept every 15 minutes); per-visitor session
+# state for the most recent MAX_SESSIONS visitors only (gradio's default, 10000, grows for good).
+CACHE_MAX_AGE_S = 3600
+CACHE_SWEEP_S = 900
+MAX_SESSIONS = 200
 PATCH_SECONDS = PATCH_FRAMES * HOP_LENGTH / SAMPLE_RATE
 # MAX_SEED (from the generator): seeds are 32-bit, the range every client can send exactly;
 # the seeds of several variations wrap past it to 0, so each one shown can be typed back.
@@ -272,7 +279,11 @@ def build_demo(
             raise _error(str(e)) from e
         return paint(prompt, settings, progress)
 
-    with gr.Blocks(title="albumcover", analytics_enabled=False) as demo:
+    with gr.Blocks(
+        title="albumcover",
+        analytics_enabled=False,
+        delete_cache=(CACHE_SWEEP_S, CACHE_MAX_AGE_S),
+    ) as demo:
         gr.Markdown(
             "# albumcover\nUpload a song: **Analyze** hears its genre, mood and instruments and "
             "writes a prompt you can edit; **Generate** paints album covers from it."
@@ -325,13 +336,13 @@ def build_demo(
         )
 
         analyze_btn.click(
-            analyze,
+            app_memory.release_after(analyze),
             checked.fields(analyze, [audio, title, artist, release_date, category, style]),
             [tags, prompt, inferred, taggram],
             api_name="analyze",
         )
         generate_btn.click(
-            generate,
+            app_memory.release_after(generate),
             checked.fields(
                 generate,
                 [prompt, negative, steps, guidance, seed, randomize, num_images, width, height],
@@ -360,6 +371,8 @@ def main(argv: list[str] | None = None) -> None:
     # so the log is not one "HTTP Request: GET ..." line (httpx) per gradio start-up check
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("albumcover").setLevel(logging.INFO)
+    # before any worker thread exists: each would get a malloc arena of its own (soak benchmark)
+    app_memory.limit_malloc_arenas(2)
 
     # Models load once at start-up, outside the GPU function, as ZeroGPU wants. The taggers stay
     # on the CPU (a 30 s song takes well under a second there): on ZeroGPU a GPU exists only
@@ -378,6 +391,7 @@ def main(argv: list[str] | None = None) -> None:
         server_name=args.host,
         server_port=args.port,
         max_file_size=f"{MAX_UPLOAD_MB}mb",
+        state_session_capacity=MAX_SESSIONS,
     )
 
 
