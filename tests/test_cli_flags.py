@@ -144,3 +144,13 @@ def test_a_prompt_over_the_token_budget_is_told_what_was_cut(clip_path, tiny_mod
     assert ignored.endswith("word79") and ignored.split()[0] in words[1:]
     assert "--negative-prompt" not in done.stderr  # "blurry" fits
     assert (tmp_path / f"{clip_path.stem}-3.png").is_file()
+
+
+def test_a_written_prompt_shortened_to_the_budget_says_what_it_left_out(clip_path, capsys):
+    title = "The Longest Night Drive " + " ".join(f"Verse{i}" for i in range(40))
+    argv = ["cover", str(clip_path), "--prompt-only", "--category", "jazz", "--title", title]
+    assert main(argv) == 0
+    prompt_line, note = capsys.readouterr().out.splitlines()
+    assert "Verse39" not in prompt_line
+    assert note.startswith("  (shortened to the model's token budget; left out: ")
+    assert "Verse39" in note
