@@ -358,7 +358,7 @@ def build_demo(
             api_visibility="private",
             queue=False,
         )
-    return checked.refuse_short_requests(demo)
+    return checked.guard_requests(demo)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 
 import gradio as gr
 from gradio.data_classes import FileData
+from gradio.exceptions import InvalidPathError
 
 _SHOWN_CHARS = 80  # of a refused value quoted back
 
@@ -203,10 +204,12 @@ def check_inputs(component: gr.components.Component, name: str) -> gr.components
     raise TypeError(f"no input check for {type(component).__name__} (field {name!r})")
 
 
-def refuse_short_requests(demo: gr.Blocks) -> gr.Blocks:
-    """Make ``demo`` refuse a request with fewer values than its endpoint takes, naming them
-    (gradio raises a bare ValueError there: an empty error for the client, a traceback logged)."""
+def guard_requests(demo: gr.Blocks) -> gr.Blocks:
+    """Make ``demo`` answer two malformed requests gradio itself fails on with an empty error
+    and a traceback in the log: fewer values than the endpoint takes (named in the message), and
+    a file path the client did not upload (gradio's InvalidPathError). Returns ``demo``."""
     check = demo.validate_inputs
+    preprocess_data = demo.preprocess_data
 
     def validate_inputs(block_fn, inputs):
         wanted = block_fn.inputs
@@ -218,7 +221,14 @@ def refuse_short_requests(demo: gr.Blocks) -> gr.Blocks:
             )
         return check(block_fn, inputs)
 
+    async def checked_preprocess_data(block_fn, inputs, state, explicit_call=False):
+        try:
+            return await preprocess_data(block_fn, inputs, state, explicit_call)
+        except InvalidPathError as e:  # e.g. {"path": "/etc/passwd"}: refused, and said why
+            raise refuse(f"/{block_fn.api_name}: {e}") from e
+
     demo.validate_inputs = validate_inputs
+    demo.preprocess_data = checked_preprocess_data
     return demo
 
 

@@ -20,6 +20,7 @@ import ctypes
 import ctypes.util
 import functools
 import logging
+import threading
 from collections.abc import Callable
 
 log = logging.getLogger("albumcover.app")
@@ -56,9 +57,26 @@ def release_freed_memory() -> None:
         libc.malloc_trim(0)
 
 
+_IDLE_TRIM_S = 2.0  # seconds after the last request: gradio's postprocessing is done by then
+_timer_lock = threading.Lock()
+_timer: threading.Timer | None = None
+
+
+def _release_when_idle() -> None:
+    """Release again shortly after the last request: what gradio frees while it post-processes
+    the result (saving images, JSON) comes after the handler's own release."""
+    global _timer
+    with _timer_lock:
+        if _timer is not None:
+            _timer.cancel()
+        _timer = threading.Timer(_IDLE_TRIM_S, release_freed_memory)
+        _timer.daemon = True
+        _timer.start()
+
+
 def release_after(fn: Callable) -> Callable:
-    """Wrap a request handler so freed memory is released when it returns or raises. The
-    signature is kept (gradio reads parameters and defaults from it)."""
+    """Wrap a request handler so freed memory is released when it returns or raises, and once
+    more when requests stop. The signature is kept (gradio reads parameters and defaults)."""
 
     @functools.wraps(fn)
     def handler(*args, **kwargs):
@@ -66,5 +84,6 @@ def release_after(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         finally:
             release_freed_memory()
+            _release_when_idle()
 
     return handler

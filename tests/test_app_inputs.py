@@ -173,6 +173,15 @@ def test_analyze_refuses_each_bad_value_by_name(client, clip_path, position, val
     served(client)
 
 
+def test_a_server_path_is_not_taken_for_an_upload(server, client):
+    # raw, because gradio_client would upload a local file of that name instead
+    audio = '{"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}'
+    body = '{"data": [' + audio + ', "t", "a", "2024", "auto (from the audio)", "study"]}'
+    stream = raw_call(server.url, "analyze", body)
+    assert "event: error" in stream and "it was not uploaded by a user" in stream, stream
+    served(client)
+
+
 def pixels(item) -> np.ndarray:
     return np.asarray(Image.open(item["image"]), dtype=np.int16)
 
