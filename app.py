@@ -13,6 +13,8 @@ images lives in the library. Configuration comes from environment variables, rea
     ALBUMCOVER_UPSCALER        diffusers x4 upscaler for the 3000-px export (Hub id or folder,
                                e.g. stabilityai/stable-diffusion-x4-upscaler); used only with a
                                GPU, else (and by default) Lanczos + a light sharpen
+    ALBUMCOVER_MAX_SONG_SECONDS  seconds of a song decoded and heard (default 600); the user is
+                               told when a longer song is cut
 
 plus gradio's own GRADIO_SERVER_NAME / GRADIO_SERVER_PORT. Run ``python app.py [--share]``.
 """
@@ -35,9 +37,18 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from albumcover.audio import SAMPLE_RATE, AudioError
+import app_inputs as checked
+import app_memory
+from albumcover.audio import DEFAULT_MAX_DURATION, SAMPLE_RATE, AudioError, load_audio_capped
 from albumcover.features import HOP_LENGTH, PATCH_FRAMES
-from albumcover.generator import MIN_SIZE, Cover, CoverGenerator, GenerationSettings, GeneratorError
+from albumcover.generator import (
+    MAX_SEED,
+    MIN_SIZE,
+    Cover,
+    CoverGenerator,
+    GenerationSettings,
+    GeneratorError,
+)
 from albumcover.pipeline import describe_song, make_covers
 from albumcover.prompts import CATEGORIES, DEFAULT_NEGATIVE_PROMPT, DEFAULT_STYLE, STYLES, SongInfo
 from albumcover.tagger import Tagger
@@ -89,15 +100,23 @@ IMAGE_SIZE = _env_int(
 MAX_UPLOAD_MB = _env_int("ALBUMCOVER_MAX_UPLOAD_MB", 50, minimum=1)
 QUEUE_SIZE = _env_int("ALBUMCOVER_QUEUE_SIZE", 16, minimum=1)
 UPSCALER = os.environ.get("ALBUMCOVER_UPSCALER", "").strip() or None
+MAX_SONG_SECONDS = _env_int(
+    "ALBUMCOVER_MAX_SONG_SECONDS", int(DEFAULT_MAX_DURATION), minimum=3, maximum=3600
+)
 
 AUTO_CATEGORY = "auto (from the audio)"
 MAX_FIELD_CHARS = 200  # title, artist, date: longer is a paste accident, not a song title
 MAX_PROMPT_CHARS = 2000
 TAGGRAM_ROWS = 10
+# What the app keeps (README "What is guaranteed"): uploads and painted covers are files in
+# gradio's cache, deleted once older than an hour (swept every 15 minutes); per-visitor session
+# state for the most recent MAX_SESSIONS visitors only (gradio's default, 10000, grows for good).
+CACHE_MAX_AGE_S = 3600
+CACHE_SWEEP_S = 900
+MAX_SESSIONS = 200
 PATCH_SECONDS = PATCH_FRAMES * HOP_LENGTH / SAMPLE_RATE
-# Seeds are drawn from and shown as 32-bit integers, the range torch.Generator.manual_seed
-# accepts from every client (JSON numbers lose precision past 2**53).
-MAX_SEED = 2**32 - 1
+# MAX_SEED (from the generator): seeds are 32-bit, the range every client can send exactly;
+# the seeds of several variations wrap past it to 0, so each one shown can be typed back.
 
 gpu = spaces.GPU if spaces is not None else (lambda fn: fn)
 
@@ -124,6 +143,17 @@ def _check_field(name: str, text: str | None, limit: int = MAX_FIELD_CHARS) -> s
     if len(text) > limit:
         raise _error(f"The {name} is {len(text):,} characters long; keep it under {limit}.")
     return text
+
+
+def _minutes(seconds: float) -> str:
+    seconds = round(seconds)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _tell_cut(what: str, cut: str) -> None:
+    """Show the user (a toast in the UI, a log message over the API) what the token budget
+    dropped from their text."""
+    gr.Warning(f"The {what} is longer than the image model reads; it ignores: “{cut}”")
 
 
 def _caption(cover: Cover) -> str:
@@ -156,6 +186,7 @@ def build_demo(
     model: str = MODEL,
     image_size: int = IMAGE_SIZE,
     upscaler=None,
+    max_song_seconds: float = MAX_SONG_SECONDS,
 ) -> gr.Blocks:
     """The Blocks UI around loaded models; ``generator`` may be the error that stopped it loading,
     in which case Analyze still works and Generate says what went wrong and how to fix it."""
@@ -172,13 +203,26 @@ def build_demo(
             category="" if category in (None, AUTO_CATEGORY) else category,
         )
         try:
+            signal, full_length = load_audio_capped(audio, max_duration=max_song_seconds)
             description = describe_song(
-                audio, song, tagger, genre_tagger, style=style, count_tokens=count_tokens
+                signal, song, tagger, genre_tagger, style=style, count_tokens=count_tokens
             )
         except AudioError as e:  # name the upload, not the server's temporary path
             raise _error(f"{Path(e.path).name}: {e.reason}") from e
         except ValueError as e:
             raise _error(str(e)) from e
+        if full_length is not None:
+            length = f" of {_minutes(full_length)}" if full_length > 0 else ""
+            cap = _minutes(max_song_seconds)
+            gr.Warning(
+                f"{Path(audio).name} is longer than {cap}: only its first {cap}{length} "
+                "were heard (the rest does not shape the prompt)."
+            )
+        if description.cut:
+            gr.Warning(
+                "The prompt was shortened to what the image model reads; left out: "
+                + "; ".join(description.cut)
+            )
         scores = description.tags.scores
         top = dict(sorted(scores.items(), key=lambda kv: kv[1], reverse=True)[:TAGGRAM_ROWS])
         return top, description.prompt, description.category, draw_taggram(description.tags)
@@ -221,6 +265,11 @@ def build_demo(
             )
         if seed is None and not randomize_seed:
             raise _error("Enter a seed, or tick 'Randomize seed'.")
+        negative_prompt = _check_field("negative prompt", negative_prompt, MAX_PROMPT_CHARS)
+        for what, text in (("prompt", prompt), ("negative prompt", negative_prompt)):
+            cut = generator.fit_prompt(text)[1]
+            if cut:
+                _tell_cut(what, cut)
         settings = GenerationSettings(
             steps=int(steps),
             guidance_scale=float(guidance_scale),
@@ -228,7 +277,7 @@ def build_demo(
             num_images=int(num_images),
             width=int(width),
             height=int(height),
-            negative_prompt=_check_field("negative prompt", negative_prompt, MAX_PROMPT_CHARS),
+            negative_prompt=negative_prompt,
         )
         try:
             settings.validate()
@@ -236,7 +285,11 @@ def build_demo(
             raise _error(str(e)) from e
         return paint(prompt, settings, progress)
 
-    with gr.Blocks(title="albumcover", analytics_enabled=False) as demo:
+    with gr.Blocks(
+        title="albumcover",
+        analytics_enabled=False,
+        delete_cache=(CACHE_SWEEP_S, CACHE_MAX_AGE_S),
+    ) as demo:
         gr.Markdown(
             "# albumcover\nUpload a song: **Analyze** hears its genre, mood and instruments and "
             "writes a prompt you can edit; **Generate** paints album covers from it."
@@ -289,14 +342,17 @@ def build_demo(
         )
 
         analyze_btn.click(
-            analyze,
-            [audio, title, artist, release_date, category, style],
+            app_memory.release_after(analyze),
+            checked.fields(analyze, [audio, title, artist, release_date, category, style]),
             [tags, prompt, inferred, taggram],
             api_name="analyze",
         )
         generated = generate_btn.click(
-            generate,
-            [prompt, negative, steps, guidance, seed, randomize, num_images, width, height],
+            app_memory.release_after(generate),
+            checked.fields(
+                generate,
+                [prompt, negative, steps, guidance, seed, randomize, num_images, width, height],
+            ),
             gallery,
             api_name="generate",
         )
@@ -317,7 +373,7 @@ def build_demo(
             api_visibility="private",
             queue=False,
         )
-    return demo
+    return checked.guard_requests(demo)
 
 
 def load_upscaler(model: str | None):
@@ -345,7 +401,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, help="default: $GRADIO_SERVER_PORT or 7860")
     parser.add_argument("--host", help="default: $GRADIO_SERVER_NAME or 127.0.0.1")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # the app's own INFO lines (models loaded, covers painted); libraries only from WARNING up,
+    # so the log is not one "HTTP Request: GET ..." line (httpx) per gradio start-up check
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("albumcover").setLevel(logging.INFO)
+    # before any worker thread exists: each would get a malloc arena of its own (soak benchmark)
+    app_memory.limit_malloc_arenas(2)
 
     # Models load once at start-up, outside the GPU function, as ZeroGPU wants. The taggers stay
     # on the CPU (a 30 s song takes well under a second there): on ZeroGPU a GPU exists only
@@ -364,6 +425,7 @@ def main(argv: list[str] | None = None) -> None:
         server_name=args.host,
         server_port=args.port,
         max_file_size=f"{MAX_UPLOAD_MB}mb",
+        state_session_capacity=MAX_SESSIONS,
     )
 
 

@@ -78,6 +78,19 @@ def load_audio(
     ignored with a logged warning. ``None`` lifts the cap. Raises AudioError for a missing,
     empty, non-audio, truncated, corrupt, unsupported or digitally silent file.
     """
+    return load_audio_capped(path, sr, max_duration)[0]
+
+
+def load_audio_capped(
+    path: str | os.PathLike,
+    sr: int = SAMPLE_RATE,
+    max_duration: float | None = DEFAULT_MAX_DURATION,
+) -> tuple[np.ndarray, float | None]:
+    """:func:`load_audio`, also telling whether the cap cut the song, to say so to the user.
+
+    Returns (signal, full length): the full length in seconds of a song longer than
+    ``max_duration`` (-1.0 when the file does not declare it), None when all of it was decoded.
+    """
     if not isinstance(sr, int | np.integer) or sr <= 0:
         raise ValueError(f"sample rate must be a positive integer, got {sr!r}")
     path = Path(path).expanduser()
@@ -111,7 +124,7 @@ def load_audio(
     audio = _resample(mono, native_sr, sr)
     if max_duration is not None:
         audio = audio[: int(max_duration * sr)]
-    return audio
+    return audio, cut
 
 
 def _check_file(path: Path) -> None:

@@ -28,23 +28,53 @@ from .tagger import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, MODELS
 PROG = "albumcover"
 
 
-def _int_at_least(minimum: int):
-    """An argparse ``type``: the flag's text as an integer, at least ``minimum``."""
+def _int_at_least(minimum: int, maximum: int | None = None, multiple: int = 1):
+    """An argparse ``type``: the flag's text as an integer in [minimum, maximum] (no upper bound
+    when None), a multiple of ``multiple``. argparse names the flag in the message."""
+    rule = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
+    rule += f", a multiple of {multiple}" if multiple > 1 else ""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError as e:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from e
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+            raise argparse.ArgumentTypeError(f"not an integer ({rule}): {text!r}") from e
+        if value < minimum or (maximum is not None and value > maximum) or value % multiple:
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {value}")
         return value
 
     return parse
 
 
+def _float_in(minimum: float, maximum: float):
+    """An argparse ``type``: a finite number in [minimum, maximum] (no NaN, no infinity)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(
+                f"must be a number from {minimum:g} to {maximum:g}, got {text!r}"
+            )
+        return value
+
+    return parse
+
+
+def _choice(choices):
+    """An argparse ``type`` for a text flag with fixed values; "" (the default) is allowed."""
+
+    def parse(text: str) -> str:
+        if text and text not in choices:
+            raise argparse.ArgumentTypeError(f"must be one of {', '.join(choices)}, got {text!r}")
+        return text
+
+    return parse
+
+
 _positive_int = _int_at_least(1)
-_seed = _int_at_least(0)
 
 
 def _top(text: str) -> int:
@@ -164,6 +194,7 @@ DEFAULT_IMAGE_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 
 
 def add_cover_parser(subparsers) -> argparse.ArgumentParser:
+    from .generator import MAX_GUIDANCE, MAX_IMAGES, MAX_SEED, MAX_SIZE, MAX_STEPS, MIN_SIZE
     from .prompts import CATEGORIES, DEFAULT_STYLE, STYLES
 
     parser = subparsers.add_parser(
@@ -181,19 +212,35 @@ def add_cover_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--category",
         default="",
+        type=_choice(CATEGORIES),
         help=f"genre category (default: inferred from the audio); one of: {', '.join(CATEGORIES)}",
     )
     parser.add_argument("--style", default=DEFAULT_STYLE, choices=sorted(STYLES))
     parser.add_argument("--prompt", default=None, help="use this prompt instead of writing one")
     parser.add_argument("--prompt-only", action="store_true", help="print prompts, paint nothing")
-    parser.add_argument("--n", type=_positive_int, default=4, help="covers per song (1-4)")
+    parser.add_argument(
+        "--n",
+        type=_int_at_least(1, MAX_IMAGES),
+        default=4,
+        help=f"covers per song (1-{MAX_IMAGES})",
+    )
     parser.add_argument("--out", default="covers", metavar="DIR", help="default: ./covers")
     parser.add_argument("--model", default=DEFAULT_IMAGE_MODEL, help="Hub id or local folder")
     parser.add_argument("--lora", default=None, help="optional LoRA weights (folder or Hub id)")
-    parser.add_argument("--steps", type=_positive_int, default=25)
-    parser.add_argument("--guidance", type=float, default=7.5)
-    parser.add_argument("--seed", type=_seed, default=None, help="default: random")
-    parser.add_argument("--size", type=_positive_int, default=512, help="pixels (square)")
+    parser.add_argument("--steps", type=_int_at_least(1, MAX_STEPS), default=25)
+    parser.add_argument("--guidance", type=_float_in(0.0, MAX_GUIDANCE), default=7.5)
+    parser.add_argument(
+        "--seed",
+        type=_int_at_least(0, MAX_SEED),
+        default=None,
+        help="default: random; with --n > 1 the covers get seed, seed+1, ... (wrapping to 0)",
+    )
+    parser.add_argument(
+        "--size",
+        type=_int_at_least(MIN_SIZE, MAX_SIZE, multiple=8),
+        default=512,
+        help="pixels (square)",
+    )
     parser.add_argument("--negative-prompt", default=None)
     parser.add_argument(
         "--no-safety-checker", action="store_true", help="remove the checkpoint's safety checker"
@@ -266,9 +313,9 @@ def _cover_songs(args: argparse.Namespace) -> list:
 
 
 def run_cover(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from .audio import AudioError
+    from .files import atomic_path, check_writable_dir
     from .generator import CoverGenerator, GenerationSettings, GeneratorError
     from .pipeline import describe_song, make_covers
     from .prompts import DEFAULT_NEGATIVE_PROMPT
@@ -294,6 +341,13 @@ def run_cover(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"{PROG} cover: error: {e}", file=sys.stderr)
         return 2
+    out = None
+    if not args.prompt_only:  # before minutes of model loading and tagging, not after
+        try:
+            out = check_writable_dir(args.out, "--out")
+        except ValueError as e:
+            print(f"{PROG} cover: error: {e}", file=sys.stderr)
+            return 2
     if args.image is not None:
         return run_release_only(args, songs)
     generator = None
@@ -310,7 +364,8 @@ def run_cover(args: argparse.Namespace) -> int:
     except (GeneratorError, ValueError, RuntimeError) as e:
         print(f"{PROG} cover: error: {e}", file=sys.stderr)
         return 1
-    out = Path(args.out)
+    if generator is not None:
+        _tell_cuts(generator, args.prompt, settings.negative_prompt)
     status = 0
     for path, song, *album in songs:  # album: [(folder, tracks)] for a whole-album release
         try:
@@ -328,6 +383,9 @@ def run_cover(args: argparse.Namespace) -> int:
             continue
         prompt = args.prompt if args.prompt is not None else description.prompt
         print(f"{path}: {prompt}", flush=True)
+        if args.prompt is None and description.cut:
+            cut = "; ".join(description.cut)
+            print(f"  (shortened to the model's token budget; left out: {cut})", flush=True)
         if generator is None:
             continue
         try:
@@ -336,15 +394,27 @@ def run_cover(args: argparse.Namespace) -> int:
             print(f"{PROG} cover: {path}: {e}", file=sys.stderr)
             status = 1
             continue
-        out.mkdir(parents=True, exist_ok=True)
         stem = album[0][0].name if album else path.stem
         for cover in covers:
             target = out / f"{stem}-{cover.seed}.png"
-            cover.image.save(target)
+            with atomic_path(target) as tmp:  # a kill mid-write leaves no half PNG
+                cover.image.save(tmp, format="PNG")
             print(f"  wrote {target}", flush=True)
         if _releasing(args):  # the first painting is the one released
             status = max(status, release(covers[0].image, path, song, args, *album))
     return status
+
+
+def _tell_cuts(generator, prompt: str | None, negative_prompt: str) -> None:
+    """Print what the text encoder's token budget drops from the user's own texts."""
+    for flag, text in (("--prompt", prompt), ("--negative-prompt", negative_prompt)):
+        cut = generator.fit_prompt(text)[1] if text else ""
+        if cut:
+            print(
+                f"{PROG} cover: warning: {flag} is longer than the model reads "
+                f"({generator.token_budget} tokens); ignored: {cut!r}",
+                file=sys.stderr,
+            )
 
 
 def build_parser() -> argparse.ArgumentParser:

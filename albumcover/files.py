@@ -72,29 +72,42 @@ class OutputDirError(ValueError):
 
 
 def check_writable_dir(path: str | os.PathLike, what: str = "output folder") -> Path:
-    """Create ``path`` (and its parents) if needed and prove a file can be written in it.
+    """Prove that ``path`` is, or can be created as, a folder a file can be written in.
 
     Call it before any model loads or any audio is tagged, so a bad ``--out`` fails in a second
     with one line instead of a traceback after minutes of work. ``what`` names the folder in the
-    message (e.g. ``"--out"``). Returns the path, resolved. Raises :class:`OutputDirError` (a
-    ``ValueError``) naming the folder and the reason: it is a file, a parent is a file, no
-    permission, read-only file system, disk full...
+    message (e.g. ``"--out"``). The file system is left as found: folders made for the probe are
+    removed again (the writers create them when they write). Returns the path, resolved.
+
+    Raises:
+        OutputDirError: (a ValueError) naming the folder and the reason: it is a file, a parent
+            is a file, no permission, read-only file system, disk full...
     """
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
         raise OutputDirError(f"{what} {str(path)!r} is a file, not a folder")
+    missing = [p for p in (path, *path.parents) if not p.exists()]
     try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputDirError(f"{what} {str(path)!r} cannot be created: {e.strerror or e}") from e
-    try:
-        # a real file, not os.access: ACLs, read-only mounts and full disks only show on write
-        fd, tmp = tempfile.mkstemp(dir=path, prefix=".write-check.", suffix=".tmp")
         try:
-            os.write(fd, b"x")
-        finally:
-            os.close(fd)
-            os.unlink(tmp)
-    except OSError as e:
-        raise OutputDirError(f"{what} {str(path)!r} is not writable: {e.strerror or e}") from e
-    return path.resolve()
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputDirError(
+                f"{what} {str(path)!r} cannot be created: {e.strerror or e}"
+            ) from e
+        try:
+            # a real file, not os.access: ACLs, read-only mounts and full disks only show on write
+            fd, tmp = tempfile.mkstemp(dir=path, prefix=".write-check.", suffix=".tmp")
+            try:
+                os.write(fd, b"x")
+            finally:
+                os.close(fd)
+                os.unlink(tmp)
+        except OSError as e:
+            raise OutputDirError(f"{what} {str(path)!r} is not writable: {e.strerror or e}") from e
+        return path.resolve()
+    finally:
+        for folder in missing:  # deepest first
+            try:
+                folder.rmdir()
+            except OSError:
+                break

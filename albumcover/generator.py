@@ -1,8 +1,9 @@
 """Cover images from a prompt with a diffusers text-to-image pipeline (Stable Diffusion 1.x first).
 
 One :class:`CoverGenerator` owns one loaded pipeline. ``generate`` paints 1-4 variations in one
-batched call; variation k uses its own generator seeded ``seed + k``, so any single cover can be
-painted again alone from the seed shown next to it.
+batched call; variation k uses its own generator seeded ``seed + k`` (wrapping from
+:data:`MAX_SEED` to 0), so any single cover can be painted again alone from the seed shown next to
+it, and every seed shown is one that can be typed back.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import logging
 import os
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .prompts import DEFAULT_NEGATIVE_PROMPT, token_counter
+from .prompts import CLIP_MAX_TOKENS, DEFAULT_NEGATIVE_PROMPT, fit_to_tokens, token_counter
 
 if TYPE_CHECKING:
     import torch
@@ -28,7 +30,9 @@ MAX_IMAGES = 4
 MAX_STEPS = 150
 MAX_GUIDANCE = 30.0
 MIN_SIZE, MAX_SIZE = 64, 2048  # pixels
-MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes any non-negative 64-bit int
+# Seeds are 32-bit: what the app shows and takes from every client (JSON numbers lose precision
+# past 2**53), and plenty of distinct covers. Variation seeds wrap around past the top.
+MAX_SEED = 2**32 - 1
 _seeds = random.Random()  # fresh seeds only; never touches the global or torch RNGs
 
 
@@ -66,7 +70,7 @@ class GenerationSettings:
         if isinstance(g, bool) or not isinstance(g, int | float) or not 0 <= g <= MAX_GUIDANCE:
             raise ValueError(f"guidance_scale must be a number in [0, {MAX_GUIDANCE}], got {g!r}")
         if self.seed is not None:
-            integer("seed", 0, MAX_SEED - (self.num_images - 1))
+            integer("seed", 0, MAX_SEED)
         if not isinstance(self.negative_prompt, str):
             raise ValueError(f"negative_prompt must be text, got {self.negative_prompt!r}")
         return self
@@ -80,6 +84,46 @@ class Cover:
     image: Image.Image
     seed: int
     nsfw: bool = False
+
+
+@contextmanager
+def quiet_loading() -> Iterator[None]:
+    """Hide what loading a pipeline prints that is no news to the user: diffusers' and
+    transformers' per-component progress bars, and transformers' notice, on every start, that
+    torchvision is missing (its PIL image processors serve the safety checker as well).
+    Downloads keep huggingface_hub's own progress bars; everything is restored afterwards."""
+    from diffusers.utils import logging as diffusers_logging
+    from huggingface_hub import utils as hub
+    from transformers.utils import logging as transformers_logging
+
+    bars = (
+        diffusers_logging.is_progress_bar_enabled(),
+        transformers_logging.is_progress_bar_enabled(),
+    )
+    hub_bars = not hub.are_progress_bars_disabled()
+    notices = logging.getLogger("transformers.utils.import_utils")
+    level = notices.level
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()  # (this one also turns off the hub's bars)
+    if hub_bars:
+        hub.enable_progress_bars()
+    notices.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        notices.setLevel(level)
+        if bars[0]:
+            diffusers_logging.enable_progress_bar()
+        if bars[1]:
+            transformers_logging.enable_progress_bar()
+        if not hub_bars:
+            hub.disable_progress_bars()
+
+
+def variation_seeds(seed: int, n: int) -> list[int]:
+    """The seeds of ``n`` variations from ``seed``: seed, seed + 1, ... wrapping past MAX_SEED to 0,
+    so each stays in [0, MAX_SEED] and reproduces its cover when given alone."""
+    return [(seed + k) % (MAX_SEED + 1) for k in range(n)]
 
 
 def pick_device() -> str:
@@ -167,7 +211,9 @@ class CoverGenerator:
             name = str(folder)
 
         import torch
-        from diffusers import AutoPipelineForText2Image, DPMSolverMultistepScheduler
+
+        with quiet_loading():
+            from diffusers import AutoPipelineForText2Image, DPMSolverMultistepScheduler
 
         device = device or pick_device()
         try:
@@ -180,7 +226,8 @@ class CoverGenerator:
         if not safety_checker:
             kwargs.update(safety_checker=None, requires_safety_checker=False)
         try:
-            pipe = AutoPipelineForText2Image.from_pretrained(name, **kwargs)
+            with quiet_loading():
+                pipe = AutoPipelineForText2Image.from_pretrained(name, **kwargs)
         except Exception as e:  # any loader failure (no network, bad id, OOM) gets one advice
             raise GeneratorError(f"cannot load model {name!r}: {e}; {hint}") from e
         # DPM-Solver++ (2M, Karras sigmas): good covers in ~25 steps instead of PNDM's 50. Only
@@ -211,6 +258,20 @@ class CoverGenerator:
         """Tokens the text encoder sees for ``text``, including its start and end tokens
         (CLIP keeps 77 and drops the rest)."""
         return token_counter(self.pipeline.tokenizer)(text)
+
+    @property
+    def token_budget(self) -> int:
+        """Tokens the text encoder reads, start and end tokens included (77 for CLIP)."""
+        budget = getattr(self.pipeline.tokenizer, "model_max_length", CLIP_MAX_TOKENS)
+        # tokenizers without a limit report a huge sentinel (int(1e30)); CLIP's is the default
+        return budget if isinstance(budget, int) and 3 <= budget <= 4096 else CLIP_MAX_TOKENS
+
+    def fit_prompt(self, text: str) -> tuple[str, str]:
+        """``text`` split at the text encoder's budget: (what it reads, what it would drop).
+
+        The cut falls between words, so the second part is the user's own text, to show them.
+        """
+        return fit_to_tokens(text, self.count_tokens, self.token_budget)
 
     def generate(
         self,
@@ -243,8 +304,12 @@ class CoverGenerator:
         n = settings.num_images
         seed = settings.seed
         if seed is None:
-            seed = _seeds.randrange(2**32 - MAX_IMAGES)
-        seeds = [seed + k for k in range(n)]
+            seed = _seeds.randrange(MAX_SEED + 1)
+        seeds = variation_seeds(seed, n)
+        # fitted here so CLIP never truncates (and warns) behind the caller's back; callers that
+        # want to tell the user what was cut call fit_prompt first
+        prompt = self.fit_prompt(prompt.strip())[0]
+        negative = self.fit_prompt(settings.negative_prompt.strip())[0]
         # CPU generators: the starting noise for a seed is the same on every device.
         generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
 
@@ -255,8 +320,8 @@ class CoverGenerator:
         with self._lock:
             try:
                 out = self.pipeline(
-                    prompt=prompt.strip(),
-                    negative_prompt=settings.negative_prompt.strip() or None,
+                    prompt=prompt,
+                    negative_prompt=negative or None,
                     num_inference_steps=settings.steps,
                     guidance_scale=settings.guidance_scale,
                     width=settings.width,

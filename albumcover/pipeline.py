@@ -13,11 +13,21 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .prompts import DEFAULT_STYLE, SongInfo, build_prompt, infer_category, select_tags
+from .prompts import (
+    DEFAULT_STYLE,
+    SongInfo,
+    build_prompt,
+    infer_category,
+    removed_parts,
+    select_tags,
+)
 
 if TYPE_CHECKING:
     from .generator import Cover, CoverGenerator, GenerationSettings
     from .tagger import Tagger, TagResult
+
+
+_NO_BUDGET = 1 << 30  # tokens: "never shorten"
 
 
 @dataclass(frozen=True)
@@ -26,6 +36,7 @@ class SongDescription:
 
     ``category`` is the user's when given, else inferred from ``genre`` (MSD_musicnn scores),
     else empty. ``tag_names`` are the tags that went into the prompt (synonyms merged, best first).
+    ``full_prompt`` is the prompt before it was shortened to the token budget ("" if it fit).
     """
 
     song: SongInfo
@@ -34,6 +45,12 @@ class SongDescription:
     category: str
     tag_names: list[str]
     prompt: str
+    full_prompt: str = ""
+
+    @property
+    def cut(self) -> list[str]:
+        """The parts of the full prompt the token budget left out (empty when nothing was)."""
+        return removed_parts(self.full_prompt, self.prompt) if self.full_prompt else []
 
     @property
     def category_inferred(self) -> bool:
@@ -113,10 +130,12 @@ def describe_patches(
         genre = genre_tagger.tag_patches(patches, top=top)
         category = infer_category(genre.scores)
     tag_names = select_tags(tags.scores, top=top, threshold=threshold)
-    prompt = build_prompt(
-        replace(song, category=category), tag_names, style=style, count_tokens=count_tokens
-    )
-    return SongDescription(song, tags, genre, category, tag_names, prompt)
+    song_with_category = replace(song, category=category)
+    prompt = build_prompt(song_with_category, tag_names, style=style, count_tokens=count_tokens)
+    # the same prompt with no budget: what the user would have got, to show them what was cut
+    full = build_prompt(song_with_category, tag_names, style=style, max_tokens=_NO_BUDGET)
+    full = "" if full == prompt else full
+    return SongDescription(song, tags, genre, category, tag_names, prompt, full)
 
 
 def make_covers(

@@ -394,6 +394,46 @@ def token_counter(tokenizer) -> Callable[[str], int]:
     return count
 
 
+def fit_to_tokens(
+    text: str, count_tokens: Callable[[str], int], max_tokens: int = CLIP_MAX_TOKENS
+) -> tuple[str, str]:
+    """Split ``text`` into (the longest start that fits ``max_tokens``, the rest that does not).
+
+    For text the user wrote (an edited prompt, a negative prompt): the cut falls after a whole
+    word when one fits, so the rest can be shown to them as they typed it. ``count_tokens``
+    counts the start and end tokens too. ``("", text)`` only if not even one character fits.
+    """
+    text = text.strip()
+    if count_tokens(text) <= max_tokens:
+        return text, ""
+    ends = [m.end() for m in re.finditer(r"\S+", text)]
+    if not ends or count_tokens(text[: ends[0]]) > max_tokens:
+        ends = list(range(1, len(text) + 1))  # one long "word": cut between characters
+    lo, hi = 0, len(ends) - 1  # largest i with text[:ends[i]] fitting; ends[-1] does not
+    if count_tokens(text[: ends[0]]) > max_tokens:
+        return "", text
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if count_tokens(text[: ends[mid]]) <= max_tokens:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[: ends[lo]].rstrip(), text[ends[lo] :].strip()
+
+
+def removed_parts(full: str, short: str) -> list[str]:
+    """The runs of words of ``full`` that are missing from ``short`` (a prompt before and after
+    :func:`build_prompt` shortened it), to tell the user what the token budget left out."""
+    import difflib
+
+    a, b = full.split(), short.split()
+    parts = []
+    for op, i1, i2, _, _ in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if op in ("delete", "replace") and i2 > i1:
+            parts.append(" ".join(a[i1:i2]).strip(" ,"))
+    return [p for p in parts if p]
+
+
 def build_prompt(
     song: SongInfo,
     tags: Sequence[str],

@@ -20,8 +20,6 @@ import http.client
 import importlib.util
 import json
 import logging
-import os
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -32,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .files import atomic_open, atomic_path
 from .musicnn import ARCHITECTURES, build_model, convert_tf_weights
 from .tfbundle import CheckpointError, read_bundle, read_checkpoint
 
@@ -171,26 +170,20 @@ def fetch_wheel(
     cache_dir.mkdir(parents=True, exist_ok=True)
     log.info("downloading the Musicnn weights (%s) from %s", WHEEL_NAME, url)
     digest = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=f".{WHEEL_NAME}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, _open(url, timeout) as response:
-            try:
-                for chunk in iter(lambda: response.read(1 << 20), b""):
-                    digest.update(chunk)
-                    out.write(chunk)
-            except (OSError, http.client.HTTPException) as e:
-                raise WeightsDownloadError(f"download of {url} failed: {e}; {_INSTALL_HINT}") from e
+    # lands under its name only once complete and hash-checked; any error removes the temp file
+    with atomic_open(wheel) as out, _open(url, timeout) as response:
+        try:
+            for chunk in iter(lambda: response.read(1 << 20), b""):
+                digest.update(chunk)
+                out.write(chunk)
+        except (OSError, http.client.HTTPException) as e:
+            raise WeightsDownloadError(f"download of {url} failed: {e}; {_INSTALL_HINT}") from e
         if digest.hexdigest() != WHEEL_SHA256:
             raise WeightsDownloadError(
                 f"{url}: SHA-256 {digest.hexdigest()} is not the pinned {WHEEL_SHA256} of the "
                 f"official {WHEEL_NAME}; refusing to use it. Check the index ({index_url}) or "
                 + _INSTALL_HINT
             )
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, wheel)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return wheel
 
 
@@ -269,16 +262,8 @@ def _write_cache(path: Path, state: dict[str, torch.Tensor]) -> None:
     from safetensors.torch import save_file
 
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp:  # a reader sees the old file or the whole new one
             save_file(state, tmp, metadata={"format": CACHE_FORMAT, "source": _OFFICIAL_SOURCE})
-            os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a cache may be shared
-            os.replace(tmp, path)  # atomic: a reader sees the old file or the whole new one
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
     except OSError as e:  # a read-only cache costs start-up time, nothing else
         log.warning("cannot cache converted weights at %s: %s", path, e)
 

@@ -18,13 +18,11 @@ import io
 import os
 import platform
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 CLIP = ROOT.parent / "shared" / "audio" / "TRWJAZW128F42760DD_test.mp3"
 
 

@@ -13,18 +13,14 @@ from __future__ import annotations
 
 import argparse
 import platform
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from train.gan.data import collate_conditions  # noqa: E402
-from train.gan.model import CONDITIONS, GanConfig  # noqa: E402
-from train.gan.train import GanTrainer  # noqa: E402
+from train.gan.data import collate_conditions
+from train.gan.model import CONDITIONS, GanConfig
+from train.gan.train import GanTrainer
 
 VOCAB = {"none": 0, "category": 24, "prompt": 2000}
 

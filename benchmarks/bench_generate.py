@@ -2,8 +2,8 @@
 text encoding / denoising / VAE decode, and CoverGenerator.generate's overhead over a bare
 ``pipe(...)`` call with identical arguments.
 
-    .venv/bin/python benchmarks/bench_generate.py            # tiny random SD, CPU, 64x64
-    .venv/bin/python benchmarks/bench_generate.py --full     # SD 1.5 architecture, GPU, 512x512
+    .venv/bin/python -m benchmarks.bench_generate          # tiny random SD, CPU, 64x64
+    .venv/bin/python -m benchmarks.bench_generate --full     # SD 1.5 architecture, GPU, 512x512
 
 ``--full`` builds the full Stable Diffusion 1.5 architecture (UNet 320/640/1280/1280 with 768-d
 cross-attention, the 12-layer CLIP ViT-L text encoder, VAE 128/256/512/512, and the ViT-L/14
@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 PROMPT = (
     "cover album of rock song, titled Bohemian Rhapsody, released in 1975, by Queen, "
@@ -79,7 +78,7 @@ print(json.dumps({"import": t1 - t0, "load": t2 - t1, "cover": t3 - t2}))
 
 def time_first_cover(folder: Path, device: str, dtype: str, args) -> dict:
     """Fresh process: import + load + one cover, in seconds."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ)  # albumcover comes from the installed package (pip install -e .)
     settings = (args.size, args.steps, PROMPT, args.threads or 0)
     argv = [str(folder), device, dtype, *map(str, settings)]
     out = subprocess.run(

@@ -1,10 +1,10 @@
 """Stable Diffusion fine-tuning speed and memory: optimizer steps per second and peak memory.
 
-    .venv/bin/python benchmarks/bench_train.py                 # tiny random SD, CPU, 64 px
-    .venv/bin/python benchmarks/bench_train.py --sdxl          # tiny random SDXL, CPU, 64 px
-    .venv/bin/python benchmarks/bench_train.py --full          # SD 1.5-sized, 512 px, GPU
-    .venv/bin/python benchmarks/bench_train.py --full --gradient_checkpointing --modes lora
-    .venv/bin/python benchmarks/bench_train.py --sdxl --full --modes lora --ckpt_both
+    .venv/bin/python -m benchmarks.bench_train                 # tiny random SD, CPU, 64 px
+    .venv/bin/python -m benchmarks.bench_train --sdxl          # tiny random SDXL, CPU, 64 px
+    .venv/bin/python -m benchmarks.bench_train --full          # SD 1.5-sized, 512 px, GPU
+    .venv/bin/python -m benchmarks.bench_train --full --gradient_checkpointing --modes lora
+    .venv/bin/python -m benchmarks.bench_train --sdxl --full --modes lora --ckpt_both
                                                                # SDXL-sized LoRA, 1024 px, GPU
 
 Times ``train.finetune.trainer.Trainer.train_step`` (the scripts' own step: VAE encode, text
@@ -35,7 +35,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def write_images(folder: Path, n: int, size: int) -> Path:

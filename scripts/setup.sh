@@ -46,3 +46,14 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     "$VENV/wheels/$MUSICNN_WHEEL"
   echo "$want" > "$stamp"
 fi
+# The project itself, editable: `albumcover` on the PATH of the venv, and albumcover/train
+# importable from anywhere (benchmarks, tools). No build isolation: setuptools comes from
+# requirements.txt, so this works offline.
+here=$(pwd -P)
+installed=$(cd / && "$here/$VENV/bin/python" -c \
+  'import albumcover, pathlib; print(pathlib.Path(albumcover.__file__).resolve().parents[1])' \
+  2>/dev/null || true)
+if [ ! -x "$VENV/bin/albumcover" ] || [ "$installed" != "$here" ]; then
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps \
+    --no-build-isolation -e .
+fi

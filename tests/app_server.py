@@ -66,13 +66,24 @@ class AppServer:
                 stderr=subprocess.STDOUT,
             )
 
+    def ready(self) -> bool:
+        """Our process has bound the port (gradio prints the URL once it has) and answers there.
+
+        Both, not only an answer: free_port() releases the port before the app binds it, and on a
+        machine running several test sessions another server may take it in between; then this
+        app fails to bind and exits, and the answer would come from someone else's server.
+        """
+        said = f"Running on local URL:  http://127.0.0.1:{self.port}"
+        return said in self.log_path.read_text(errors="replace") and _answers(self.url)
+
     def wait(self, timeout: float = START_TIMEOUT) -> str:
+        """Block until :meth:`ready` (checked every half second); return the URL."""
         deadline = time.monotonic() + timeout
-        while not _answers(self.url):
+        while not self.ready():
             if self.process.poll() is not None or time.monotonic() > deadline:
                 why = "exited" if self.process.poll() is not None else "did not answer in time"
                 raise RuntimeError(f"app.py {why} (port {self.port}); its output:\n{self.log()}")
-            time.sleep(0.5)
+            time.sleep(0.5)  # a polling interval: the condition above is what is waited for
         return self.url
 
     def log(self) -> str:

@@ -81,9 +81,6 @@ def test_missing_model_is_a_clear_error(album, tmp_path, capsys):
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--n", "5"], "num_images must be an integer in [1, 4]"),
-        (["--size", "100"], "width must be a multiple of 8"),
-        (["--guidance", "99"], "guidance_scale must be a number"),
         (["--prompt", "   "], "--prompt is empty"),
         (["--title", "One Song"], "--title names one song"),
     ],

@@ -7,11 +7,13 @@ import pytest
 from albumcover.files import OutputDirError, check_writable_dir, write_atomic
 
 
-def test_check_writable_dir_creates_missing_parents(tmp_path):
+def test_check_writable_dir_probes_missing_folders_and_leaves_no_trace(tmp_path):
     target = tmp_path / "a" / "b" / "covers"
     assert check_writable_dir(target) == target.resolve()
-    assert target.is_dir()
-    assert list(target.iterdir()) == []  # the probe file is gone
+    assert list(tmp_path.iterdir()) == []  # the folders made for the probe are gone again
+    target.mkdir(parents=True)
+    assert check_writable_dir(target) == target.resolve()
+    assert list(target.iterdir()) == []  # an existing folder stays, the probe file is gone
 
 
 def test_check_writable_dir_refuses_a_file(tmp_path):

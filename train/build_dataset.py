@@ -25,7 +25,6 @@ import logging
 import os
 import re
 import sys
-import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -33,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from albumcover.files import check_writable_dir, write_atomic
 from albumcover.songfile import SongTags, match_category, read_front_cover
 from train.library import (
     LibraryError,
@@ -682,35 +682,6 @@ def _images(folder: Path) -> list[str]:
     return [p.name for p in folder.iterdir() if _IMAGE_NAME.match(p.name)]
 
 
-def temp_file_beside(path: Path) -> tuple[int, str]:
-    """A new hidden temp file in ``path``'s folder (so os.replace is atomic): (fd, its path).
-
-    It gets the permissions a plain ``open`` would give (mkstemp's are owner-only).
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)
-    return fd, tmp
-
-
-def write_atomic(path: Path, data: bytes) -> bool:
-    """Replace ``path`` with ``data`` via a temp file + os.replace; False when already equal."""
-    path = Path(path)
-    if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = temp_file_beside(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return True
-
-
 def _identity(audio: Path) -> dict:
     stat = Path(audio).stat()
     return {"path": str(Path(audio).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
@@ -841,6 +812,10 @@ def parse_args(input_args: Sequence[str] | None = None) -> argparse.Namespace:
 
     if args.model not in MODELS:
         parser.error(f"--model must be one of {', '.join(MODELS)}, got {args.model!r}")
+    try:  # last, once the flags are known good: before any tokenizer or tagger loads
+        check_writable_dir(args.output_dir, "--output_dir")
+    except ValueError as e:
+        parser.error(str(e))
     return args
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import re
 import sys
@@ -27,8 +28,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from albumcover.files import atomic_open, check_writable_dir, write_atomic
 from albumcover.songfile import match_category
-from train.build_dataset import temp_file_beside, write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -71,20 +72,13 @@ class Http:
         """Stream ``url`` into ``target`` atomically (temp file in the same folder + rename)."""
 
         def save(response):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = temp_file_beside(target)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    size = 0
-                    while chunk := response.read(1 << 16):
-                        f.write(chunk)
-                        size += len(chunk)
+            with atomic_open(target) as f:  # an error or a kill leaves no partial file
+                size = 0
+                while chunk := response.read(1 << 16):
+                    f.write(chunk)
+                    size += len(chunk)
                 if size == 0:
                     raise DownloadError(f"empty response from {self._redact(url)}")
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
 
         self._with_retries(url, save)
 
@@ -324,7 +318,7 @@ def _read_manifest(path: Path) -> dict[str, dict]:
 
 def _write_manifest(path: Path, rows: dict[str, dict]) -> None:
     text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows.values())
-    write_atomic(path, text.encode("utf-8"))
+    write_atomic(path, text)
 
 
 def parse_args(input_args: list[str] | None = None) -> argparse.Namespace:
@@ -343,14 +337,16 @@ def parse_args(input_args: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(input_args)
     if args.limit < 1:
         parser.error(f"--limit must be at least 1, got {args.limit}")
-    if args.timeout <= 0:
-        parser.error(f"--timeout must be positive, got {args.timeout}")
+    if not math.isfinite(args.timeout) or args.timeout <= 0:
+        parser.error(f"--timeout must be a positive number of seconds, got {args.timeout}")
     if args.retries < 0:
         parser.error(f"--retries must be >= 0, got {args.retries}")
     if not args.api_url.startswith(("http://", "https://")):
         parser.error(f"--api_url must be an http(s) URL, got {args.api_url!r}")
-    if args.output_dir.exists() and not args.output_dir.is_dir():
-        parser.error(f"--output_dir {args.output_dir} exists and is not a folder")
+    try:  # before the first request: one line, not a traceback after minutes of downloads
+        check_writable_dir(args.output_dir, "--output_dir")
+    except ValueError as e:
+        parser.error(str(e))
     return args
 
 

@@ -1,0 +1,89 @@
+"""Keeping the app's memory bounded under sustained load (see benchmarks/bench_soak.py).
+
+What grows in a long-running gradio + torch process, and what this module does about it:
+
+* glibc malloc gives each thread that allocates its own arena (up to 8 per core) and keeps what
+  is freed there for reuse; gradio runs handlers and file processing on a pool of worker threads,
+  so each new thread grows the heap by its peak. :func:`limit_malloc_arenas` caps the arenas,
+  :func:`release_after` hands freed memory back to the system after each request (malloc_trim).
+* gradio keeps one session state (a copy of every component's config) per visitor, up to
+  ``state_session_capacity`` (10000 by default) and for good: app.py lowers the capacity.
+* uploads and results are files in gradio's cache folder: app.py deletes old ones
+  (``delete_cache``).
+
+Both allocator calls are no-ops where the C library is not glibc (macOS, musl).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import logging
+import threading
+from collections.abc import Callable
+
+log = logging.getLogger("albumcover.app")
+
+_M_ARENA_MAX = -8  # mallopt parameter, from glibc's malloc.h
+
+
+@functools.cache
+def _glibc():
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name or "libc.so.6")
+        libc.malloc_trim  # noqa: B018 (only glibc has it)
+        libc.mallopt  # noqa: B018
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+def limit_malloc_arenas(arenas: int = 2) -> bool:
+    """Let glibc use at most ``arenas`` malloc arenas from now on (what MALLOC_ARENA_MAX sets
+    at start-up); True if it took effect. Call before the worker threads start."""
+    libc = _glibc()
+    ok = bool(libc is not None and libc.mallopt(_M_ARENA_MAX, arenas) == 1)
+    if not ok:
+        log.info("malloc arenas not limited (not glibc)")
+    return ok
+
+
+def release_freed_memory() -> None:
+    """Give memory that is free inside malloc's heaps back to the system (glibc malloc_trim)."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+_IDLE_TRIM_S = 2.0  # seconds after the last request: gradio's postprocessing is done by then
+_timer_lock = threading.Lock()
+_timer: threading.Timer | None = None
+
+
+def _release_when_idle() -> None:
+    """Release again shortly after the last request: what gradio frees while it post-processes
+    the result (saving images, JSON) comes after the handler's own release."""
+    global _timer
+    with _timer_lock:
+        if _timer is not None:
+            _timer.cancel()
+        _timer = threading.Timer(_IDLE_TRIM_S, release_freed_memory)
+        _timer.daemon = True
+        _timer.start()
+
+
+def release_after(fn: Callable) -> Callable:
+    """Wrap a request handler so freed memory is released when it returns or raises, and once
+    more when requests stop. The signature is kept (gradio reads parameters and defaults)."""
+
+    @functools.wraps(fn)
+    def handler(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            release_freed_memory()
+            _release_when_idle()
+
+    return handler

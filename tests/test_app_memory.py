@@ -1,0 +1,28 @@
+"""app_memory: the allocator settings the app applies to keep its memory bounded."""
+
+import inspect
+import platform
+
+import pytest
+
+import app_memory
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc only")
+def test_glibc_calls_take_effect():
+    assert app_memory.limit_malloc_arenas(2)
+    app_memory.release_freed_memory()  # returns nothing; must not crash
+
+
+def test_release_after_keeps_the_handler_signature_and_errors():
+    def generate(prompt, steps=25, progress=None):
+        if not prompt:
+            raise ValueError("empty")
+        return prompt * steps
+
+    wrapped = app_memory.release_after(generate)
+    # gradio reads parameter names and defaults (API docs, gr.Progress) from the signature
+    assert inspect.signature(wrapped) == inspect.signature(generate)
+    assert wrapped("a", steps=2) == "aa"
+    with pytest.raises(ValueError, match="empty"):
+        wrapped("")
