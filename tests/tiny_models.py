@@ -286,7 +286,8 @@ def save_tiny_lora(base_dir, path) -> Path:
 
 # A tiny SDXL: two CLIP text encoders (the second with a projection, whose pooled output feeds the
 # UNet's `text_time` conditioning with the six size/crop ids), cross-attention over both encoders'
-# hidden states concatenated (32 + 32 = 64), SDXL's Euler scheduler and VAE scaling factor.
+# hidden states concatenated (32 + 40 = 72), SDXL's Euler scheduler and VAE scaling factor. The
+# encoders differ in width as SDXL's do (768 and 1280): a single-file reader tells them apart so.
 TINY_SDXL = dict(
     unet=dict(
         block_out_channels=(32, 64),
@@ -302,7 +303,7 @@ TINY_SDXL = dict(
         addition_time_embed_dim=8,
         transformer_layers_per_block=(1, 2),
         projection_class_embeddings_input_dim=6 * 8 + 32,  # six time ids x 8 + pooled text (32)
-        cross_attention_dim=64,
+        cross_attention_dim=32 + 40,
         norm_num_groups=32,
     ),
     vae=dict(**TINY["vae"], scaling_factor=0.13025),
@@ -314,6 +315,7 @@ TINY_SDXL = dict(
         max_position_embeddings=77,
         projection_dim=32,
     ),
+    text_encoder_2_width=40,
 )
 
 
@@ -341,10 +343,13 @@ def save_tiny_sdxl(path) -> Path:
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
         )
+        config_2 = CLIPTextConfig(
+            **{**config.to_dict(), "hidden_size": TINY_SDXL["text_encoder_2_width"]}
+        )
         pipe = StableDiffusionXLPipeline(
             vae=AutoencoderKL(**TINY_SDXL["vae"]),
             text_encoder=CLIPTextModel(config),
-            text_encoder_2=CLIPTextModelWithProjection(config),
+            text_encoder_2=CLIPTextModelWithProjection(config_2),
             tokenizer=tokenizer,
             tokenizer_2=tiny_tokenizer(),
             unet=UNet2DConditionModel(**TINY_SDXL["unet"]),
