@@ -173,22 +173,68 @@ def add_cover_parser(subparsers) -> argparse.ArgumentParser:
         default="",
         help=f"genre category (default: inferred from the audio); one of: {', '.join(CATEGORIES)}",
     )
-    parser.add_argument("--style", default=DEFAULT_STYLE, choices=sorted(STYLES))
+    parser.add_argument(
+        "--style",
+        default=None,
+        choices=sorted(STYLES),
+        help=f"prompt style (default: the model's caption recipe, else {DEFAULT_STYLE})",
+    )
     parser.add_argument("--prompt", default=None, help="use this prompt instead of writing one")
     parser.add_argument("--prompt-only", action="store_true", help="print prompts, paint nothing")
     parser.add_argument("--n", type=_positive_int, default=4, help="covers per song (1-4)")
     parser.add_argument("--out", default="covers", metavar="DIR", help="default: ./covers")
-    parser.add_argument("--model", default=DEFAULT_IMAGE_MODEL, help="Hub id or local folder")
+    parser.add_argument(
+        "--model",
+        default=DEFAULT_IMAGE_MODEL,
+        help="Hub id, local diffusers folder, or one .safetensors checkpoint (SD 1.x/2.x, SDXL, "
+        f"SD 3, FLUX, ...); default {DEFAULT_IMAGE_MODEL}",
+    )
+    parser.add_argument(
+        "--config",
+        default=None,
+        metavar="BASE_MODEL",
+        help="for a single-file --model: the base model (folder or Hub id) whose configs it "
+        "uses, e.g. stabilityai/stable-diffusion-xl-base-1.0 (default: inferred from the file)",
+    )
     parser.add_argument("--lora", default=None, help="optional LoRA weights (folder or Hub id)")
-    parser.add_argument("--steps", type=_positive_int, default=25)
-    parser.add_argument("--guidance", type=float, default=7.5)
+    parser.add_argument(
+        "--vae", default=None, help="paint with this VAE (e.g. madebyollin/sdxl-vae-fp16-fix)"
+    )
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="few-step sampler: LCM-LoRA + LCMScheduler, 4 steps, guidance 1 (minutes -> "
+        "seconds on a CPU); works on top of a fine-tuned model",
+    )
+    parser.add_argument(
+        "--fast-lora",
+        default=None,
+        metavar="LORA",
+        help="with --fast: the few-step LoRA (default: the model family's LCM-LoRA); 'none' "
+        "for a checkpoint that is already distilled",
+    )
+    parser.add_argument(
+        "--steps", type=_positive_int, default=None, help="default: the model family's (25; 4 fast)"
+    )
+    parser.add_argument("--guidance", type=float, default=None, help="default: the family's")
     parser.add_argument("--seed", type=_seed, default=None, help="default: random")
-    parser.add_argument("--size", type=_positive_int, default=512, help="pixels (square)")
+    parser.add_argument(
+        "--size",
+        type=_positive_int,
+        default=None,
+        help="pixels (square); default: the model's native size (512 SD 1.x, 1024 SDXL)",
+    )
     parser.add_argument("--negative-prompt", default=None)
     parser.add_argument(
         "--no-safety-checker", action="store_true", help="remove the checkpoint's safety checker"
     )
-    parser.add_argument("--tagger", default=DEFAULT_MODEL, choices=MODELS)
+    parser.add_argument(
+        "--tagger",
+        default=None,
+        choices=MODELS,
+        help="tagger of the prompt tags (default: the model's caption recipe, else "
+        f"{DEFAULT_MODEL})",
+    )
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if any)")
     parser.set_defaults(func=run_cover)
     return parser
@@ -246,45 +292,90 @@ def _cover_songs(args: argparse.Namespace) -> list:
     return songs
 
 
+def _settings(args: argparse.Namespace, generator=None):
+    """The GenerationSettings the flags ask for, on top of the model family's defaults."""
+    from .generator import GenerationSettings
+    from .prompts import DEFAULT_NEGATIVE_PROMPT
+
+    overrides = dict(seed=args.seed, num_images=args.n)
+    if args.negative_prompt is not None:
+        overrides["negative_prompt"] = args.negative_prompt
+    else:
+        overrides["negative_prompt"] = DEFAULT_NEGATIVE_PROMPT
+    for flag, name in (("steps", "steps"), ("guidance", "guidance_scale")):
+        if getattr(args, flag) is not None:
+            overrides[name] = getattr(args, flag)
+    if args.size is not None:
+        overrides.update(width=args.size, height=args.size)
+    if generator is None:
+        return GenerationSettings(**overrides).validate()
+    return generator.default_settings(**overrides).validate()
+
+
+def _recipe(args: argparse.Namespace):
+    """The served model's caption recipe (its defaults when it has none), checked against the
+    --tagger / --style asked for."""
+    from .recipe import DEFAULT_RECIPE, CaptionRecipe, check_served_recipe, load_recipe
+
+    try:
+        recipe = load_recipe(args.model)
+    except (OSError, ValueError) as e:  # unreadable recipe file, bad repo id
+        raise ValueError(f"cannot read the caption recipe of --model {args.model!r}: {e}") from e
+    if recipe is None:
+        return CaptionRecipe.for_style(
+            args.style or DEFAULT_RECIPE.style, caption_tagger=args.tagger or DEFAULT_MODEL
+        )
+    for warning in check_served_recipe(recipe, caption_tagger=args.tagger, style=args.style):
+        print(f"{PROG} cover: warning: {warning}", file=sys.stderr)
+    return recipe
+
+
 def run_cover(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .audio import AudioError
-    from .generator import CoverGenerator, GenerationSettings, GeneratorError
+    from .generator import CoverGenerator, FastPath, GeneratorError
     from .pipeline import describe_song, make_covers
-    from .prompts import DEFAULT_NEGATIVE_PROMPT
+    from .prompts import CLIP_MAX_TOKENS
+    from .recipe import RecipeError
     from .tagger import Tagger
 
-    settings = GenerationSettings(
-        steps=args.steps,
-        guidance_scale=args.guidance,
-        seed=args.seed,
-        num_images=args.n,
-        width=args.size,
-        height=args.size,
-        negative_prompt=DEFAULT_NEGATIVE_PROMPT
-        if args.negative_prompt is None
-        else args.negative_prompt,
-    )
     try:
-        settings.validate()
+        settings = _settings(args)
         songs = _cover_songs(args)
         if args.prompt is not None and not args.prompt.strip():
             raise ValueError("--prompt is empty")
-    except ValueError as e:
+        if args.fast_lora is not None and not args.fast:
+            raise ValueError("--fast-lora only applies with --fast")
+        if args.config is not None and not str(args.model).lower().endswith(
+            (".safetensors", ".ckpt")
+        ):
+            raise ValueError("--config only applies to a single-file --model (.safetensors)")
+        recipe = _recipe(args)
+    except (ValueError, RecipeError) as e:
         print(f"{PROG} cover: error: {e}", file=sys.stderr)
         return 2
     generator = None
     try:
         if not args.prompt_only:
+            fast = None
+            if args.fast:
+                lora = args.fast_lora
+                fast = FastPath(lora="" if lora is not None and lora.lower() == "none" else lora)
             generator = CoverGenerator.from_pretrained(
                 args.model,
                 lora=args.lora,
                 device=args.device,
                 safety_checker=not args.no_safety_checker,
+                config=args.config,
+                vae=args.vae,
+                fast=fast,
             )
-        tagger = Tagger.load(args.tagger, device=args.device)
-        genre_tagger = None if args.category else Tagger.load("MSD_musicnn", device=args.device)
+            settings = _settings(args, generator)
+        tagger = Tagger.load(recipe.caption_tagger, device=args.device)
+        genre_tagger = (
+            None if args.category else Tagger.load(recipe.genre_tagger, device=args.device)
+        )
     except (GeneratorError, ValueError, RuntimeError) as e:
         print(f"{PROG} cover: error: {e}", file=sys.stderr)
         return 1
@@ -297,8 +388,9 @@ def run_cover(args: argparse.Namespace) -> int:
                 song,
                 tagger,
                 genre_tagger,
-                style=args.style,
+                recipe=recipe,
                 count_tokens=generator.count_tokens if generator else None,
+                max_tokens=generator.max_tokens if generator else CLIP_MAX_TOKENS,
             )
         except (AudioError, ValueError) as e:
             print(f"{PROG} cover: {e}", file=sys.stderr)
@@ -314,6 +406,13 @@ def run_cover(args: argparse.Namespace) -> int:
             print(f"{PROG} cover: {path}: {e}", file=sys.stderr)
             status = 1
             continue
+        for what, cut in (("prompt", covers[0].prompt_cut), ("negative", covers[0].negative_cut)):
+            if cut:
+                print(
+                    f"{PROG} cover: {path}: {what} over {generator.max_tokens} tokens; left out: "
+                    f"{cut!r}",
+                    file=sys.stderr,
+                )
         out.mkdir(parents=True, exist_ok=True)
         for cover in covers:
             target = out / f"{path.stem}-{cover.seed}.png"

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .prompts import DEFAULT_STYLE, SongInfo, build_prompt, infer_category, select_tags
+from .prompts import CLIP_MAX_TOKENS, SongInfo, build_prompt, infer_category, select_tags
+from .recipe import DEFAULT_RECIPE, CaptionRecipe
 
 if TYPE_CHECKING:
     from .generator import Cover, CoverGenerator, GenerationSettings
@@ -47,10 +48,12 @@ def describe_song(
     tagger: Tagger,
     genre_tagger: Tagger | None = None,
     *,
-    style: str = DEFAULT_STYLE,
-    top: int = 5,
-    threshold: float = 0.1,
+    style: str | None = None,
+    top: int | None = None,
+    threshold: float | None = None,
     count_tokens: Callable[[str], int] | None = None,
+    max_tokens: int = CLIP_MAX_TOKENS,
+    recipe: CaptionRecipe | None = None,
 ) -> SongDescription:
     """Tag a song and write its cover prompt.
 
@@ -63,13 +66,20 @@ def describe_song(
             ``song.category`` is empty; None leaves the category empty in that case.
         style: a key of :data:`albumcover.prompts.STYLES`.
         top, threshold: at most ``top`` tags whose mean score is at least ``threshold``.
-        count_tokens: the text encoder's token counter (e.g. ``CoverGenerator.count_tokens``);
-            None uses the prompt builder's conservative estimate.
+        count_tokens, max_tokens: the model's token counter and budget (e.g.
+            ``CoverGenerator.count_tokens`` and ``.max_tokens``); None: not counted.
+        recipe: how the served model's captions were written (:mod:`albumcover.recipe`): its
+            style, top, threshold and caption mode, used where the three arguments above are
+            None. Default: :data:`~albumcover.recipe.DEFAULT_RECIPE`.
 
     Raises:
         albumcover.audio.AudioError: the audio cannot be decoded or is silent.
         ValueError: an unknown style or bad parameter.
     """
+    recipe = recipe or DEFAULT_RECIPE
+    style = recipe.style if style is None else style
+    top = recipe.top if top is None else top
+    threshold = recipe.threshold if threshold is None else threshold
     if not isinstance(audio, np.ndarray):
         from .audio import load_audio
 
@@ -82,8 +92,13 @@ def describe_song(
         category = infer_category(genre.scores)
     tag_names = select_tags(tags.scores, top=top, threshold=threshold)
     prompt = build_prompt(
-        replace(song, category=category), tag_names, style=style, count_tokens=count_tokens
+        replace(song, category=category),
+        tag_names,
+        style=style,
+        count_tokens=count_tokens,
+        max_tokens=max_tokens,
     )
+    prompt = recipe.caption(prompt, category)
     return SongDescription(song, tags, genre, category, tag_names, prompt)
 
 

@@ -26,6 +26,7 @@ GENRE_TAGGER = "MSD_musicnn"  # its labels are genres: the category is inferred 
 DEFAULT_TOP = 5
 DEFAULT_THRESHOLD = 0.1
 CAPTION_MODES = ("prompt", "category", "none")
+CATEGORY_CAPTION = "cover album of {category} song"  # caption_mode "category"
 
 
 class RecipeError(ValueError):
@@ -69,6 +70,17 @@ class CaptionRecipe:
         if style not in STYLES:
             raise RecipeError(f"unknown style {style!r}; choose one of {sorted(STYLES)}")
         return cls(style=style, template=STYLES[style].template, **kwargs)
+
+    def caption(self, prompt: str, category: str) -> str:
+        """The caption (or serving prompt) this recipe writes for a song whose full prompt is
+        ``prompt`` and whose category is ``category``: ``prompt`` mode keeps the prompt,
+        ``category`` mode writes ``cover album of {category} song`` (``a song`` with no
+        category), ``none`` mode an empty caption."""
+        if self.caption_mode == "prompt":
+            return prompt
+        if self.caption_mode == "category":
+            return CATEGORY_CAPTION.format(category=category.strip() or "a")
+        return ""
 
     def with_base_model(self, base_model: str | None) -> CaptionRecipe:
         return replace(self, base_model=base_model)
@@ -127,13 +139,18 @@ def read_recipe(folder: str | os.PathLike) -> CaptionRecipe | None:
 
 
 def load_recipe(model: str | os.PathLike, local_files_only: bool = False) -> CaptionRecipe | None:
-    """The recipe of a served model: a local folder, or a Hub repo id (None when it has none).
+    """The recipe of a served model: a local folder, a single checkpoint file (the recipe beside
+    it), or a Hub repo id (None when it has none).
 
     Network failures for a Hub id count as "no recipe" only when the file is missing; any other
     error is raised, so a model is never silently prompted the wrong way.
     """
     if os.path.isdir(os.fspath(model)):
         return read_recipe(model)
+    if os.path.isfile(os.fspath(model)):  # a single-file checkpoint: the recipe lies beside it
+        return read_recipe(Path(model).parent)
+    if os.fspath(model).startswith((".", "/", "~", "\\")):  # a local path that is not there
+        return None  # (loading the model itself says so)
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
@@ -142,3 +159,43 @@ def load_recipe(model: str | os.PathLike, local_files_only: bool = False) -> Cap
     except (EntryNotFoundError, LocalEntryNotFoundError):
         return None
     return read_recipe(Path(path).parent)
+
+
+def check_served_recipe(
+    recipe: CaptionRecipe, *, caption_tagger: str | None = None, style: str | None = None
+) -> list[str]:
+    """Check how an operator asked to serve a model against the model's recipe.
+
+    ``caption_tagger`` / ``style``: what the operator set explicitly (e.g. ALBUMCOVER_TAGGER,
+    ``--tagger``, ``--style``; None: not set). A setting that contradicts the recipe is refused:
+    the model would be prompted in words it never saw in training.
+
+    Returns:
+        Warnings to report at start-up: differences this albumcover cannot undo (its style
+        template or synonym/category tables changed since the captions were written).
+
+    Raises:
+        RecipeError: a contradicting setting, or a style this albumcover does not have.
+    """
+    for what, asked, recorded in (
+        ("caption tagger", caption_tagger, recipe.caption_tagger),
+        ("prompt style", style, recipe.style),
+    ):
+        if asked is not None and asked != recorded:
+            raise RecipeError(
+                f"the model's captions were written with {what} {recorded!r}, but {asked!r} was "
+                f"asked for; unset it to serve the model as it was trained (its "
+                f"{RECIPE_FILE} says so)"
+            )
+    warnings = []
+    if recipe.template != STYLES[recipe.style].template:
+        warnings.append(
+            f"the model was trained on style {recipe.style!r} as {recipe.template!r}; this "
+            f"albumcover writes it as {STYLES[recipe.style].template!r}"
+        )
+    if recipe.tables_version != tables_fingerprint():
+        warnings.append(
+            f"the model's captions used tag tables {recipe.tables_version}; this albumcover "
+            f"has {tables_fingerprint()} (some tag names or categories may read differently)"
+        )
+    return warnings

@@ -257,12 +257,13 @@ def save_full_size_sd(path, safety_checker: bool = False, dtype=None) -> Path:
     return _save(path, FULL_SIZE, safety_checker, dtype)
 
 
-def save_tiny_lora(base_dir, path) -> Path:
+def save_tiny_lora(base_dir, path, seed_offset: int = 1) -> Path:
     """Write LoRA weights (rank 4, attention projections of the UNet) for the tiny pipeline in
     ``base_dir`` to ``path`` in the diffusers format ``pipe.load_lora_weights(path)`` reads.
 
     Both LoRA matrices are random (not the usual zero-initialised B), so loading them changes
-    the images.
+    the images; another ``seed_offset`` gives other random matrices. Works for the tiny SDXL
+    too (the UNet's attention projections have the same names).
     """
     from diffusers import StableDiffusionPipeline, UNet2DConditionModel
     from diffusers.utils import convert_state_dict_to_diffusers
@@ -277,7 +278,7 @@ def save_tiny_lora(base_dir, path) -> Path:
         init_lora_weights=False,  # random A and B: a no-op LoRA would prove nothing in tests
     )
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(SEED + 1)
+        torch.manual_seed(SEED + seed_offset)
         unet.add_adapter(config)
     layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
     StableDiffusionPipeline.save_lora_weights(path, unet_lora_layers=layers)
