@@ -244,13 +244,6 @@ def build_demo(
             date=_check_field("release date", release_date),
             category="" if category in (None, AUTO_CATEGORY) else category,
         )
-        if style not in styles:
-            raise _error(
-                f"Style {style!r} is not offered: this model was trained on {styles[0]!r} "
-                "prompts (its caption recipe)."
-                if len(styles) == 1
-                else f"Unknown style {style!r}; choose one of {', '.join(styles)}."
-            )
         try:
             description = describe_song(
                 audio,

@@ -330,6 +330,25 @@ def _recipe(args: argparse.Namespace):
     return recipe
 
 
+def _prompt_only_budget(args: argparse.Namespace, recipe):
+    """With --prompt-only nothing is painted, but the prompts should still be cut where the
+    model cuts them: the model's tokenizers alone (no weights), from --model, else --config or
+    the recipe's base model for a single file. None (prompts not cut) when unreachable."""
+    from .checkpoints import is_single_file
+    from .families import load_budget
+
+    source = args.model if not is_single_file(args.model) else args.config or recipe.base_model
+    if source is None:
+        return None
+    try:
+        return load_budget(source)
+    except Exception as e:  # offline, no such repo, no tokenizer: prompts are printed uncut
+        logging.getLogger(__name__).warning(
+            "prompts not counted: no tokenizer in %s (%s)", source, e
+        )
+        return None
+
+
 def run_cover(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -379,6 +398,7 @@ def run_cover(args: argparse.Namespace) -> int:
     except (GeneratorError, ValueError, RuntimeError) as e:
         print(f"{PROG} cover: error: {e}", file=sys.stderr)
         return 1
+    budget = generator.budget if generator is not None else _prompt_only_budget(args, recipe)
     out = Path(args.out)
     status = 0
     for path, song in songs:
@@ -389,8 +409,8 @@ def run_cover(args: argparse.Namespace) -> int:
                 tagger,
                 genre_tagger,
                 recipe=recipe,
-                count_tokens=generator.count_tokens if generator else None,
-                max_tokens=generator.max_tokens if generator else CLIP_MAX_TOKENS,
+                count_tokens=budget.count if budget else None,
+                max_tokens=budget.max_tokens if budget else CLIP_MAX_TOKENS,
             )
         except (AudioError, ValueError) as e:
             print(f"{PROG} cover: {e}", file=sys.stderr)
