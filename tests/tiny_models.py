@@ -316,16 +316,49 @@ TINY_SDXL = dict(
         max_position_embeddings=77,
         projection_dim=32,
     ),
-    text_encoder_2_width=40,
+    text_encoder_2=dict(hidden_size=40),  # the rest as text_encoder
+)
+# The configs of stable-diffusion-xl-base-1.0: UNet 320/640/1280 with 1/2/10 transformer layers
+# and 2048-d cross-attention (768 CLIP ViT-L + 1280 OpenCLIP ViT-bigG), VAE 128/256/512/512;
+# ~3.5 B parameters (UNet 2.6 B). For a GPU benchmark: ~7 GB in float16, ~14 GB in float32.
+FULL_SIZE_SDXL = dict(
+    unet=dict(
+        sample_size=128,
+        block_out_channels=(320, 640, 1280),
+        layers_per_block=2,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(5, 10, 20),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=256,
+        transformer_layers_per_block=(1, 2, 10),
+        projection_class_embeddings_input_dim=6 * 256 + 1280,
+        cross_attention_dim=768 + 1280,
+    ),
+    vae={**FULL_SIZE["vae"], "sample_size": 1024, "scaling_factor": 0.13025},
+    text_encoder=dict(
+        vocab_size=49408,
+        hidden_size=768,
+        intermediate_size=3072,
+        num_attention_heads=12,
+        num_hidden_layers=12,
+        max_position_embeddings=77,
+        hidden_act="quick_gelu",
+        projection_dim=768,
+    ),
+    text_encoder_2=dict(
+        hidden_size=1280,
+        intermediate_size=5120,
+        num_attention_heads=20,
+        num_hidden_layers=32,
+        hidden_act="gelu",
+        projection_dim=1280,
+    ),
 )
 
 
-def save_tiny_sdxl(path) -> Path:
-    """Write a tiny random SDXL pipeline (``StableDiffusionXLPipeline``) to ``path``; return it.
-
-    64x64 images, two tiny CLIP tokenizers and text encoders (``text_encoder_2`` with a
-    projection), ``text_time`` UNet conditioning. The global torch RNG is left untouched.
-    """
+def _save_sdxl(path, configs: dict, dtype=None) -> Path:
     from diffusers import (
         AutoencoderKL,
         EulerDiscreteScheduler,
@@ -339,21 +372,19 @@ def save_tiny_sdxl(path) -> Path:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(SEED)
         config = CLIPTextConfig(
-            **{"vocab_size": len(tokenizer), **TINY_SDXL["text_encoder"]},
+            **{"vocab_size": len(tokenizer), **configs["text_encoder"]},
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
         )
-        config_2 = CLIPTextConfig(
-            **{**config.to_dict(), "hidden_size": TINY_SDXL["text_encoder_2_width"]}
-        )
+        config_2 = CLIPTextConfig(**{**config.to_dict(), **configs["text_encoder_2"]})
         pipe = StableDiffusionXLPipeline(
-            vae=AutoencoderKL(**TINY_SDXL["vae"]),
+            vae=AutoencoderKL(**configs["vae"]),
             text_encoder=CLIPTextModel(config),
             text_encoder_2=CLIPTextModelWithProjection(config_2),
             tokenizer=tokenizer,
             tokenizer_2=tiny_tokenizer(),
-            unet=UNet2DConditionModel(**TINY_SDXL["unet"]),
+            unet=UNet2DConditionModel(**configs["unet"]),
             # SDXL base 1.0's scheduler settings
             scheduler=EulerDiscreteScheduler(
                 beta_start=0.00085,
@@ -364,5 +395,24 @@ def save_tiny_sdxl(path) -> Path:
                 timestep_spacing="leading",
             ),
         )
+    if dtype is not None and dtype != torch.float32:  # halves the bytes written and read back
+        pipe.to(dtype=dtype)
     pipe.save_pretrained(path)
     return path
+
+
+def save_tiny_sdxl(path) -> Path:
+    """Write a tiny random SDXL pipeline (``StableDiffusionXLPipeline``) to ``path``; return it.
+
+    64x64 images, two tiny CLIP tokenizers and text encoders (``text_encoder_2`` with a
+    projection), ``text_time`` UNet conditioning. The global torch RNG is left untouched.
+    """
+    return _save_sdxl(path, TINY_SDXL)
+
+
+def save_full_size_sdxl(path, dtype=None) -> Path:
+    """Write a pipeline with SDXL base 1.0's architecture (``FULL_SIZE_SDXL``: 1024x1024 images,
+    128x128 latents) and random weights to ``path``, cast to ``dtype`` (default float32). For
+    GPU benchmarks; the stand-in tokenizers change no compute (prompts are padded to 77). Needs
+    ~14 GB of memory to build in float32. The global torch RNG is left untouched."""
+    return _save_sdxl(path, FULL_SIZE_SDXL, dtype)
