@@ -18,8 +18,13 @@ _EXPORTS = {
     "TagResult": "tagger",
     "SongInfo": "prompts",
     "build_prompt": "prompts",
+    "fit_text": "prompts",
     "CoverGenerator": "generator",
     "GenerationSettings": "generator",
+    "FastPath": "generator",
+    "ModelFamily": "families",
+    "CaptionRecipe": "recipe",
+    "load_recipe": "recipe",
     "describe_song": "pipeline",
     "make_covers": "pipeline",
 }
