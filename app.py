@@ -153,10 +153,7 @@ def load_generator(
     fast_lora: str | None = None,
 ) -> CoverGenerator | GeneratorError:
     """The image model, or the error that stopped it loading (the app then runs without it)."""
-    fast_path = None
-    if fast:
-        none = fast_lora is not None and fast_lora.lower() == "none"
-        fast_path = FastPath(lora="" if none else fast_lora)
+    fast_path = FastPath.from_option(fast_lora) if fast else None
     try:
         return CoverGenerator.from_pretrained(
             model,

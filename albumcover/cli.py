@@ -377,10 +377,7 @@ def run_cover(args: argparse.Namespace) -> int:
     generator = None
     try:
         if not args.prompt_only:
-            fast = None
-            if args.fast:
-                lora = args.fast_lora
-                fast = FastPath(lora="" if lora is not None and lora.lower() == "none" else lora)
+            fast = FastPath.from_option(args.fast_lora) if args.fast else None
             generator = CoverGenerator.from_pretrained(
                 args.model,
                 lora=args.lora,

@@ -112,6 +112,12 @@ class FastPath:
         if self.scheduler != LCM:
             raise ValueError(f"fast path scheduler must be {LCM!r}, got {self.scheduler!r}")
 
+    @classmethod
+    def from_option(cls, lora: str | None) -> FastPath:
+        """The fast path an operator asked for with ``--fast-lora`` / ``ALBUMCOVER_FAST_LORA``:
+        None (not set) for the family's LCM-LoRA, ``"none"`` for a distilled checkpoint."""
+        return cls(lora="" if lora is not None and lora.strip().lower() == "none" else lora)
+
 
 def pick_device() -> str:
     """ "cuda" if available, else "mps", else "cpu"."""
