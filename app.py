@@ -12,6 +12,8 @@ images lives in the library. Configuration comes from environment variables, rea
     ALBUMCOVER_FAST            "1"/"0": few-step LCM sampler (default on without a GPU)
     ALBUMCOVER_FAST_LORA       the fast path's LoRA (default: the family's LCM-LoRA; "none" for
                                an already distilled checkpoint)
+    ALBUMCOVER_FAST_VAE        the fast path's tiny autoencoder, e.g. madebyollin/taesd (default:
+                               TAESD for the default SD 1.5 on a CPU, else the model's own VAE)
     ALBUMCOVER_TAGGER          Musicnn model whose tags go into the prompt (default: the model's
                                caption recipe, else MTT_musicnn); contradicting the recipe is
                                refused at start-up
@@ -118,6 +120,10 @@ VAE = os.environ.get("ALBUMCOVER_VAE", "").strip() or (
 )
 FAST = _env_flag("ALBUMCOVER_FAST", not HAS_GPU)
 FAST_LORA = os.environ.get("ALBUMCOVER_FAST_LORA", "").strip() or None
+CPU_FAST_VAE = "madebyollin/taesd"  # on a CPU the full VAE's decode costs ~2 UNet passes
+FAST_VAE = os.environ.get("ALBUMCOVER_FAST_VAE", "").strip() or (
+    CPU_FAST_VAE if FAST and not HAS_GPU and MODEL == CPU_MODEL else None
+)
 TAGGER = os.environ.get("ALBUMCOVER_TAGGER", "").strip() or None  # None: the model's recipe
 SAFETY_CHECKER = _env_flag("ALBUMCOVER_SAFETY_CHECKER", True)
 IMAGE_SIZE = _env_int("ALBUMCOVER_IMAGE_SIZE", 0, minimum=MIN_SIZE, maximum=MAX_SIZE, multiple=8)
@@ -151,9 +157,10 @@ def load_generator(
     vae: str | None = None,
     fast: bool = False,
     fast_lora: str | None = None,
+    fast_vae: str | None = None,
 ) -> CoverGenerator | GeneratorError:
     """The image model, or the error that stopped it loading (the app then runs without it)."""
-    fast_path = FastPath.from_option(fast_lora) if fast else None
+    fast_path = FastPath.from_option(fast_lora, fast_vae) if fast else None
     try:
         return CoverGenerator.from_pretrained(
             model,
@@ -444,6 +451,7 @@ def main(argv: list[str] | None = None) -> None:
         vae=VAE,
         fast=FAST,
         fast_lora=FAST_LORA,
+        fast_vae=FAST_VAE,
     )
     demo = build_demo(tagger, genre_tagger, generator, recipe=recipe, notes=tuple(notes))
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)

@@ -29,6 +29,7 @@ from tests.tiny_models import (
     save_tiny_lora,
     save_tiny_sd,
     save_tiny_sdxl,
+    save_tiny_taesd,
     tiny_tokenizer,
 )
 
@@ -300,3 +301,18 @@ def test_fast_path_for_a_distilled_checkpoint_and_missing_lcm_lora(models, tmp_p
         )
     with pytest.raises(ValueError, match="steps"):
         FastPath(steps=0)
+
+
+@pytest.mark.parametrize("name", ["sd", "sdxl"])
+def test_fast_path_with_a_tiny_autoencoder(models, name, tmp_path):
+    taesd = save_tiny_taesd(tmp_path / "taesd")
+    fast = FastPath(lora=str(models[f"{name}_lora"]), vae=str(taesd))
+    generator = CoverGenerator.from_pretrained(models[name], device="cpu", fast=fast)
+    assert type(generator.pipeline.vae).__name__ == "AutoencoderTiny"
+    settings = generator.default_settings(width=IMAGE_SIZE, height=IMAGE_SIZE, seed=0)
+    assert generator.generate(PROMPT, settings)[0].image.size == (IMAGE_SIZE, IMAGE_SIZE)
+    assert FastPath.from_option("none", str(taesd)) == FastPath(lora="", vae=str(taesd))
+    with pytest.raises(GeneratorError, match="tiny VAE"):
+        CoverGenerator.from_pretrained(
+            models[name], device="cpu", fast=FastPath(lora="", vae=str(tmp_path / "none"))
+        )

@@ -55,6 +55,7 @@ def test_cli_fast_path(models, clip_path, tmp_path, capsys):
     "extra, message",
     [
         (["--fast-lora", "x"], "--fast-lora only applies with --fast"),
+        (["--fast-vae", "x"], "--fast-vae only applies with --fast"),
         (["--config", "x"], "--config only applies to a single-file --model"),
         (["--guidance", "99"], "guidance_scale must be a number in [0, 30.0]"),
     ],
