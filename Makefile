@@ -14,9 +14,13 @@ setup-dev:
 run: setup
 	$(PY) app.py $(ARGS)
 
+# ZeroGPU Spaces run Python 3.10: vermin fails on anything newer (except*, tomllib, typing.Self...)
+VERMIN := .venv/bin/vermin -t=3.10- --violations --eval-annotations --no-tips -q
+
 test: setup-dev
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	$(VERMIN) albumcover train tests benchmarks app.py
 	$(PY) -m pytest $(ARGS)
 
 format: setup-dev

@@ -3,11 +3,23 @@
 The app only wires the UI to :mod:`albumcover.pipeline`; every decision about tags, prompts and
 images lives in the library. Configuration comes from environment variables, read once here:
 
-    ALBUMCOVER_MODEL           Hub id or local diffusers folder of the image model
+    ALBUMCOVER_MODEL           Hub id, local diffusers folder or .safetensors file of the image
+                               model (default: SDXL base 1.0 with a GPU, SD 1.5 without)
+    ALBUMCOVER_CONFIG          for a single-file model: its base model (folder or Hub id)
     ALBUMCOVER_LORA            optional LoRA weights (folder or Hub id) loaded on top of it
-    ALBUMCOVER_TAGGER          Musicnn model whose tags go into the prompt (default MTT_musicnn)
+    ALBUMCOVER_VAE             optional VAE to paint with (default for SDXL on a GPU: the
+                               fp16-fix VAE)
+    ALBUMCOVER_FAST            "1"/"0": few-step LCM sampler (default on without a GPU)
+    ALBUMCOVER_FAST_LORA       the fast path's LoRA (default: the family's LCM-LoRA; "none" for
+                               an already distilled checkpoint)
+    ALBUMCOVER_FAST_VAE        the fast path's tiny autoencoder, e.g. madebyollin/taesd (default:
+                               TAESD for the default SD 1.5 on a CPU, else the model's own VAE)
+    ALBUMCOVER_TAGGER          Musicnn model whose tags go into the prompt (default: the model's
+                               caption recipe, else MTT_musicnn); contradicting the recipe is
+                               refused at start-up
     ALBUMCOVER_SAFETY_CHECKER  "1"/"0": keep or drop the NSFW safety checker (default on)
-    ALBUMCOVER_IMAGE_SIZE      default width and height of the covers in pixels (default 512)
+    ALBUMCOVER_IMAGE_SIZE      default width and height of the covers in pixels (default: the
+                               model's native size: 512 SD 1.x, 1024 SDXL)
     ALBUMCOVER_MAX_UPLOAD_MB   largest accepted upload (default 50)
     ALBUMCOVER_QUEUE_SIZE      requests allowed to wait in the queue (default 16)
     ALBUMCOVER_UPSCALER        diffusers x4 upscaler for the 3000-px export (Hub id or folder,
@@ -43,14 +55,24 @@ from albumcover.audio import DEFAULT_MAX_DURATION, SAMPLE_RATE, AudioError, load
 from albumcover.features import HOP_LENGTH, PATCH_FRAMES
 from albumcover.generator import (
     MAX_SEED,
+    MAX_SIZE,
     MIN_SIZE,
     Cover,
     CoverGenerator,
+    FastPath,
     GenerationSettings,
     GeneratorError,
+    gpu_seconds,
 )
 from albumcover.pipeline import describe_song, make_covers
-from albumcover.prompts import CATEGORIES, DEFAULT_NEGATIVE_PROMPT, DEFAULT_STYLE, STYLES, SongInfo
+from albumcover.prompts import CATEGORIES, DEFAULT_NEGATIVE_PROMPT, STYLES, SongInfo
+from albumcover.recipe import (
+    DEFAULT_RECIPE,
+    CaptionRecipe,
+    RecipeError,
+    check_served_recipe,
+    load_recipe,
+)
 from albumcover.tagger import Tagger
 from release_ui import build_release_panel
 
@@ -86,17 +108,34 @@ def _env_flag(name: str, default: bool) -> bool:
     raise SystemExit(f"{name} must be 1/true/yes/on or 0/false/no/off, got {raw!r}")
 
 
-MODEL = (
-    os.environ.get("ALBUMCOVER_MODEL", "").strip() or "stable-diffusion-v1-5/stable-diffusion-v1-5"
-)
+def _has_gpu() -> bool:
+    """A CUDA GPU now, or ZeroGPU's, which exists only inside @spaces.GPU calls."""
+    if os.environ.get("SPACES_ZERO_GPU"):
+        return True
+    import torch
+
+    return torch.cuda.is_available()
+
+
+GPU_MODEL = "stabilityai/stable-diffusion-xl-base-1.0"
+GPU_VAE = "madebyollin/sdxl-vae-fp16-fix"  # SDXL's own VAE overflows in float16
+CPU_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+HAS_GPU = _has_gpu()
+MODEL = os.environ.get("ALBUMCOVER_MODEL", "").strip() or (GPU_MODEL if HAS_GPU else CPU_MODEL)
+CONFIG = os.environ.get("ALBUMCOVER_CONFIG", "").strip() or None
 LORA = os.environ.get("ALBUMCOVER_LORA", "").strip() or None
-TAGGER = os.environ.get("ALBUMCOVER_TAGGER", "").strip() or "MTT_musicnn"
-MAX_UI_SIZE = 1024  # pixels; SD 1.x paints 512, SDXL 1024, larger only wastes a shared GPU
-GENRE_TAGGER = "MSD_musicnn"  # its labels are genres: the category is inferred from them
-SAFETY_CHECKER = _env_flag("ALBUMCOVER_SAFETY_CHECKER", True)
-IMAGE_SIZE = _env_int(
-    "ALBUMCOVER_IMAGE_SIZE", 512, minimum=MIN_SIZE, maximum=MAX_UI_SIZE, multiple=8
+VAE = os.environ.get("ALBUMCOVER_VAE", "").strip() or (
+    GPU_VAE if HAS_GPU and MODEL == GPU_MODEL else None
 )
+FAST = _env_flag("ALBUMCOVER_FAST", not HAS_GPU)
+FAST_LORA = os.environ.get("ALBUMCOVER_FAST_LORA", "").strip() or None
+CPU_FAST_VAE = "madebyollin/taesd"  # on a CPU the full VAE's decode costs ~2 UNet passes
+FAST_VAE = os.environ.get("ALBUMCOVER_FAST_VAE", "").strip() or (
+    CPU_FAST_VAE if FAST and not HAS_GPU and MODEL == CPU_MODEL else None
+)
+TAGGER = os.environ.get("ALBUMCOVER_TAGGER", "").strip() or None  # None: the model's recipe
+SAFETY_CHECKER = _env_flag("ALBUMCOVER_SAFETY_CHECKER", True)
+IMAGE_SIZE = _env_int("ALBUMCOVER_IMAGE_SIZE", 0, minimum=MIN_SIZE, maximum=MAX_SIZE, multiple=8)
 MAX_UPLOAD_MB = _env_int("ALBUMCOVER_MAX_UPLOAD_MB", 50, minimum=1)
 QUEUE_SIZE = _env_int("ALBUMCOVER_QUEUE_SIZE", 16, minimum=1)
 UPSCALER = os.environ.get("ALBUMCOVER_UPSCALER", "").strip() or None
@@ -118,15 +157,37 @@ PATCH_SECONDS = PATCH_FRAMES * HOP_LENGTH / SAMPLE_RATE
 # MAX_SEED (from the generator): seeds are 32-bit, the range every client can send exactly;
 # the seeds of several variations wrap past it to 0, so each one shown can be typed back.
 
-gpu = spaces.GPU if spaces is not None else (lambda fn: fn)
+
+def gpu(duration):
+    """``spaces.GPU(duration=...)`` on a Space (ZeroGPU sizes its request by it); a no-op
+    elsewhere."""
+    if spaces is None:
+        return lambda fn: fn
+    return spaces.GPU(duration=duration)
 
 
 def load_generator(
-    model: str, lora: str | None = None, safety_checker: bool = True
+    model: str,
+    lora: str | None = None,
+    safety_checker: bool = True,
+    *,
+    config: str | None = None,
+    vae: str | None = None,
+    fast: bool = False,
+    fast_lora: str | None = None,
+    fast_vae: str | None = None,
 ) -> CoverGenerator | GeneratorError:
     """The image model, or the error that stopped it loading (the app then runs without it)."""
+    fast_path = FastPath.from_option(fast_lora, fast_vae) if fast else None
     try:
-        return CoverGenerator.from_pretrained(model, lora=lora, safety_checker=safety_checker)
+        return CoverGenerator.from_pretrained(
+            model,
+            lora=lora,
+            safety_checker=safety_checker,
+            config=config,
+            vae=vae,
+            fast=fast_path,
+        )
     except GeneratorError as e:
         log.error("image model %r did not load, Generate is disabled: %s", model, e)
         return e
@@ -184,16 +245,32 @@ def build_demo(
     generator: CoverGenerator | Exception,
     *,
     model: str = MODEL,
-    image_size: int = IMAGE_SIZE,
+    image_size: int | None = IMAGE_SIZE or None,
+    recipe: CaptionRecipe | None = None,
+    notes: tuple[str, ...] = (),
     upscaler=None,
     max_song_seconds: float = MAX_SONG_SECONDS,
 ) -> gr.Blocks:
     """The Blocks UI around loaded models; ``generator`` may be the error that stopped it loading,
-    in which case Analyze still works and Generate says what went wrong and how to fix it."""
+    in which case Analyze still works and Generate says what went wrong and how to fix it.
+
+    Sizes, steps and guidance default to the loaded model family's (the fast path's steps when
+    on); ``recipe`` is the served model's caption recipe (None: it has none, the defaults are
+    used and every style is offered); ``notes`` are start-up warnings shown on the page."""
     loaded = isinstance(generator, CoverGenerator)
     count_tokens = generator.count_tokens if loaded else None
+    max_tokens = generator.max_tokens if loaded else 77
+    defaults = generator.default_settings() if loaded else GenerationSettings()
+    image_size = image_size or defaults.width
+    max_ui_size = max(generator.family.max_size if loaded else 1024, image_size)
+    max_steps = max(100, defaults.steps)
+    styles = [recipe.style] if recipe is not None else list(STYLES)
+    recipe = recipe or DEFAULT_RECIPE
 
-    def analyze(audio, title, artist, release_date, category=AUTO_CATEGORY, style=DEFAULT_STYLE):
+    def paint_seconds(prompt, settings, progress) -> int:
+        return gpu_seconds(settings, generator.family) if loaded else 10
+
+    def analyze(audio, title, artist, release_date, category=AUTO_CATEGORY, style=styles[0]):
         if not audio:
             raise _error("Upload a song first (mp3, wav, flac, ogg, ...).")
         song = SongInfo(
@@ -205,7 +282,14 @@ def build_demo(
         try:
             signal, full_length = load_audio_capped(audio, max_duration=max_song_seconds)
             description = describe_song(
-                signal, song, tagger, genre_tagger, style=style, count_tokens=count_tokens
+                signal,
+                song,
+                tagger,
+                genre_tagger,
+                style=style,
+                recipe=recipe,
+                count_tokens=count_tokens,
+                max_tokens=max_tokens,
             )
         except AudioError as e:  # name the upload, not the server's temporary path
             raise _error(f"{Path(e.path).name}: {e.reason}") from e
@@ -227,7 +311,7 @@ def build_demo(
         top = dict(sorted(scores.items(), key=lambda kv: kv[1], reverse=True)[:TAGGRAM_ROWS])
         return top, description.prompt, description.category, draw_taggram(description.tags)
 
-    @gpu
+    @gpu(duration=paint_seconds)
     def paint(prompt: str, settings: GenerationSettings, progress):
         n, w, h, steps = settings.num_images, settings.width, settings.height, settings.steps
         log.info("painting %d cover(s), %dx%d, %d steps: %r", n, w, h, steps, prompt)
@@ -245,8 +329,8 @@ def build_demo(
     def generate(
         prompt,
         negative_prompt=DEFAULT_NEGATIVE_PROMPT,
-        steps=25,
-        guidance_scale=7.5,
+        steps=defaults.steps,
+        guidance_scale=defaults.guidance_scale,
         seed=0,
         randomize_seed=True,
         num_images=2,
@@ -267,7 +351,7 @@ def build_demo(
             raise _error("Enter a seed, or tick 'Randomize seed'.")
         negative_prompt = _check_field("negative prompt", negative_prompt, MAX_PROMPT_CHARS)
         for what, text in (("prompt", prompt), ("negative prompt", negative_prompt)):
-            cut = generator.fit_prompt(text)[1]
+            cut = generator.fit(text).cut  # the text encoder reads only max_tokens
             if cut:
                 _tell_cut(what, cut)
         settings = GenerationSettings(
@@ -299,6 +383,8 @@ def build_demo(
                 f"**Generate is unavailable:** the image model `{model}` did not load "
                 f"({generator}). Set `ALBUMCOVER_MODEL=/path/to/folder` and restart."
             )
+        for note in notes:
+            gr.Markdown(f"**Note:** {note}")
         with gr.Row():
             with gr.Column():
                 audio = gr.Audio(type="filepath", sources=["upload"], label="Song", elem_id="song")
@@ -321,21 +407,33 @@ def build_demo(
             label="Prompt (edit freely)", lines=3, max_length=MAX_PROMPT_CHARS, elem_id="prompt"
         )
         with gr.Accordion("Advanced", open=False):
-            style = gr.Dropdown(list(STYLES), value=DEFAULT_STYLE, label="Prompt style")
+            style = gr.Dropdown(
+                styles,
+                value=styles[0],
+                label="Prompt style"
+                + (" (the model's caption recipe)" if len(styles) == 1 else ""),
+                interactive=len(styles) > 1,
+            )
             negative = gr.Textbox(
                 DEFAULT_NEGATIVE_PROMPT, label="Negative prompt", max_length=MAX_PROMPT_CHARS
             )
             with gr.Row():
-                steps = gr.Slider(1, 100, value=25, step=1, label="Steps", elem_id="steps")
-                guidance = gr.Slider(0.0, 20.0, value=7.5, step=0.5, label="Guidance scale")
+                steps = gr.Slider(
+                    1, max_steps, value=defaults.steps, step=1, label="Steps", elem_id="steps"
+                )
+                guidance = gr.Slider(
+                    0.0, 20.0, value=defaults.guidance_scale, step=0.5, label="Guidance scale"
+                )
                 num_images = gr.Slider(1, 4, value=2, step=1, label="Variations")
             with gr.Row():
                 seed = gr.Number(
                     0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed", interactive=False
                 )
                 randomize = gr.Checkbox(True, label="Randomize seed")
-                width = gr.Slider(MIN_SIZE, MAX_UI_SIZE, value=image_size, step=8, label="Width")
-                height = gr.Slider(MIN_SIZE, MAX_UI_SIZE, value=image_size, step=8, label="Height")
+                width = gr.Slider(
+                    MIN_SIZE, max_ui_size, value=image_size, step=8, label="Width", elem_id="width"
+                )
+                height = gr.Slider(MIN_SIZE, max_ui_size, value=image_size, step=8, label="Height")
         generate_btn = gr.Button("Generate", variant="primary", elem_id="generate")
         gallery = gr.Gallery(
             label="Covers", format="png", columns=2, height="auto", elem_id="gallery"
@@ -408,16 +506,47 @@ def main(argv: list[str] | None = None) -> None:
     # before any worker thread exists: each would get a malloc arena of its own (soak benchmark)
     app_memory.limit_malloc_arenas(2)
 
+    # The served model's caption recipe decides how prompts are written; a setting that
+    # contradicts it is refused here, before anything heavy loads.
+    try:
+        recipe = load_recipe(MODEL)
+        notes = check_served_recipe(recipe, caption_tagger=TAGGER) if recipe else []
+    except RecipeError as e:
+        raise SystemExit(f"ALBUMCOVER_TAGGER / ALBUMCOVER_MODEL: {e}") from e
+    for note in notes:
+        log.warning("caption recipe of %s: %s", MODEL, note)
+    served = recipe or CaptionRecipe.for_style(
+        caption_tagger=TAGGER or DEFAULT_RECIPE.caption_tagger
+    )
+    log.info("prompts for %s: %s", MODEL, served.to_json().replace("\n", " "))
     # Models load once at start-up, outside the GPU function, as ZeroGPU wants. The taggers stay
     # on the CPU (a 30 s song takes well under a second there): on ZeroGPU a GPU exists only
     # inside @spaces.GPU functions, and Analyze should not queue for one.
+    name = served.caption_tagger
     try:
-        tagger = Tagger.load(TAGGER, device="cpu")
-        genre_tagger = tagger if TAGGER == GENRE_TAGGER else Tagger.load(GENRE_TAGGER, device="cpu")
+        tagger = Tagger.load(name, device="cpu")
+        genre_name = served.genre_tagger
+        genre_tagger = tagger if name == genre_name else Tagger.load(genre_name, device="cpu")
     except (ValueError, RuntimeError) as e:  # unknown name, unreadable or unreachable weights
-        raise SystemExit(f"cannot load the Musicnn tagger (ALBUMCOVER_TAGGER={TAGGER}): {e}") from e
-    generator = load_generator(MODEL, LORA, SAFETY_CHECKER)
-    demo = build_demo(tagger, genre_tagger, generator, upscaler=load_upscaler(UPSCALER))
+        raise SystemExit(f"cannot load the Musicnn tagger {name}: {e}") from e
+    generator = load_generator(
+        MODEL,
+        LORA,
+        SAFETY_CHECKER,
+        config=CONFIG,
+        vae=VAE,
+        fast=FAST,
+        fast_lora=FAST_LORA,
+        fast_vae=FAST_VAE,
+    )
+    demo = build_demo(
+        tagger,
+        genre_tagger,
+        generator,
+        recipe=recipe,
+        notes=tuple(notes),
+        upscaler=load_upscaler(UPSCALER),
+    )
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
     # host/port None: gradio reads GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (set on Spaces)
     demo.launch(

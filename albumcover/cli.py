@@ -215,7 +215,12 @@ def add_cover_parser(subparsers) -> argparse.ArgumentParser:
         type=_choice(CATEGORIES),
         help=f"genre category (default: inferred from the audio); one of: {', '.join(CATEGORIES)}",
     )
-    parser.add_argument("--style", default=DEFAULT_STYLE, choices=sorted(STYLES))
+    parser.add_argument(
+        "--style",
+        default=None,
+        choices=sorted(STYLES),
+        help=f"prompt style (default: the model's caption recipe, else {DEFAULT_STYLE})",
+    )
     parser.add_argument("--prompt", default=None, help="use this prompt instead of writing one")
     parser.add_argument("--prompt-only", action="store_true", help="print prompts, paint nothing")
     parser.add_argument(
@@ -225,10 +230,55 @@ def add_cover_parser(subparsers) -> argparse.ArgumentParser:
         help=f"covers per song (1-{MAX_IMAGES})",
     )
     parser.add_argument("--out", default="covers", metavar="DIR", help="default: ./covers")
-    parser.add_argument("--model", default=DEFAULT_IMAGE_MODEL, help="Hub id or local folder")
+    parser.add_argument(
+        "--model",
+        default=DEFAULT_IMAGE_MODEL,
+        help="Hub id, local diffusers folder, or one .safetensors checkpoint (SD 1.x/2.x, SDXL, "
+        f"SD 3, FLUX, ...); default {DEFAULT_IMAGE_MODEL}",
+    )
+    parser.add_argument(
+        "--config",
+        default=None,
+        metavar="BASE_MODEL",
+        help="for a single-file --model: the base model (folder or Hub id) whose configs it "
+        "uses, e.g. stabilityai/stable-diffusion-xl-base-1.0 (default: inferred from the file)",
+    )
     parser.add_argument("--lora", default=None, help="optional LoRA weights (folder or Hub id)")
-    parser.add_argument("--steps", type=_int_at_least(1, MAX_STEPS), default=25)
-    parser.add_argument("--guidance", type=_float_in(0.0, MAX_GUIDANCE), default=7.5)
+    parser.add_argument(
+        "--vae", default=None, help="paint with this VAE (e.g. madebyollin/sdxl-vae-fp16-fix)"
+    )
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="few-step sampler: LCM-LoRA + LCMScheduler, 4 steps, guidance 1 (minutes -> "
+        "seconds on a CPU); works on top of a fine-tuned model",
+    )
+    parser.add_argument(
+        "--fast-lora",
+        default=None,
+        metavar="LORA",
+        help="with --fast: the few-step LoRA (default: the model family's LCM-LoRA); 'none' "
+        "for a checkpoint that is already distilled",
+    )
+    parser.add_argument(
+        "--fast-vae",
+        default=None,
+        metavar="VAE",
+        help="with --fast: decode with this tiny autoencoder (e.g. madebyollin/taesd for SD 1.x, "
+        "madebyollin/taesdxl for SDXL): a decode ~10x cheaper on a CPU",
+    )
+    parser.add_argument(
+        "--steps",
+        type=_int_at_least(1, MAX_STEPS),
+        default=None,
+        help="default: the model family's (25; 4 fast)",
+    )
+    parser.add_argument(
+        "--guidance",
+        type=_float_in(0.0, MAX_GUIDANCE),
+        default=None,
+        help="default: the family's",
+    )
     parser.add_argument(
         "--seed",
         type=_int_at_least(0, MAX_SEED),
@@ -238,14 +288,20 @@ def add_cover_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--size",
         type=_int_at_least(MIN_SIZE, MAX_SIZE, multiple=8),
-        default=512,
-        help="pixels (square)",
+        default=None,
+        help="pixels (square); default: the model's native size (512 SD 1.x, 1024 SDXL)",
     )
     parser.add_argument("--negative-prompt", default=None)
     parser.add_argument(
         "--no-safety-checker", action="store_true", help="remove the checkpoint's safety checker"
     )
-    parser.add_argument("--tagger", default=DEFAULT_MODEL, choices=MODELS)
+    parser.add_argument(
+        "--tagger",
+        default=None,
+        choices=MODELS,
+        help="tagger of the prompt tags (default: the model's caption recipe, else "
+        f"{DEFAULT_MODEL})",
+    )
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if any)")
     add_release_arguments(parser)
     parser.set_defaults(func=run_cover)
@@ -312,33 +368,88 @@ def _cover_songs(args: argparse.Namespace) -> list:
     return songs
 
 
+def _settings(args: argparse.Namespace, generator=None):
+    """The GenerationSettings the flags ask for, on top of the model family's defaults."""
+    from .generator import GenerationSettings
+    from .prompts import DEFAULT_NEGATIVE_PROMPT
+
+    overrides = dict(seed=args.seed, num_images=args.n)
+    if args.negative_prompt is not None:
+        overrides["negative_prompt"] = args.negative_prompt
+    else:
+        overrides["negative_prompt"] = DEFAULT_NEGATIVE_PROMPT
+    for flag, name in (("steps", "steps"), ("guidance", "guidance_scale")):
+        if getattr(args, flag) is not None:
+            overrides[name] = getattr(args, flag)
+    if args.size is not None:
+        overrides.update(width=args.size, height=args.size)
+    if generator is None:
+        return GenerationSettings(**overrides).validate()
+    return generator.default_settings(**overrides).validate()
+
+
+def _recipe(args: argparse.Namespace):
+    """The served model's caption recipe (its defaults when it has none), checked against the
+    --tagger / --style asked for."""
+    from .recipe import DEFAULT_RECIPE, CaptionRecipe, check_served_recipe, load_recipe
+
+    try:
+        recipe = load_recipe(args.model)
+    except (OSError, ValueError) as e:  # unreadable recipe file, bad repo id
+        raise ValueError(f"cannot read the caption recipe of --model {args.model!r}: {e}") from e
+    if recipe is None:
+        return CaptionRecipe.for_style(
+            args.style or DEFAULT_RECIPE.style, caption_tagger=args.tagger or DEFAULT_MODEL
+        )
+    for warning in check_served_recipe(recipe, caption_tagger=args.tagger, style=args.style):
+        print(f"{PROG} cover: warning: {warning}", file=sys.stderr)
+    return recipe
+
+
+def _prompt_only_budget(args: argparse.Namespace, recipe):
+    """With --prompt-only nothing is painted, but the prompts should still be cut where the
+    model cuts them: the model's tokenizers alone (no weights), from --model, else --config or
+    the recipe's base model for a single file. None (prompts not cut) when unreachable."""
+    from .checkpoints import is_single_file
+    from .families import load_budget
+
+    source = args.model if not is_single_file(args.model) else args.config or recipe.base_model
+    if source is None:
+        return None
+    try:
+        return load_budget(source)
+    except Exception as e:  # offline, no such repo, no tokenizer: prompts are printed uncut
+        logging.getLogger(__name__).warning(
+            "prompts not counted: no tokenizer in %s (%s)", source, e
+        )
+        return None
+
+
 def run_cover(args: argparse.Namespace) -> int:
 
     from .audio import AudioError
     from .files import atomic_path, check_writable_dir
-    from .generator import CoverGenerator, GenerationSettings, GeneratorError
+    from .generator import CoverGenerator, FastPath, GeneratorError
     from .pipeline import describe_song, make_covers
-    from .prompts import DEFAULT_NEGATIVE_PROMPT
+    from .prompts import CLIP_MAX_TOKENS
+    from .recipe import RecipeError
     from .tagger import Tagger
 
-    settings = GenerationSettings(
-        steps=args.steps,
-        guidance_scale=args.guidance,
-        seed=args.seed,
-        num_images=args.n,
-        width=args.size,
-        height=args.size,
-        negative_prompt=DEFAULT_NEGATIVE_PROMPT
-        if args.negative_prompt is None
-        else args.negative_prompt,
-    )
     try:
-        settings.validate()
+        settings = _settings(args)
         check_release_arguments(args)
         songs = _cover_songs(args)
         if args.prompt is not None and not args.prompt.strip():
             raise ValueError("--prompt is empty")
-    except ValueError as e:
+        for flag in ("fast_lora", "fast_vae"):
+            if getattr(args, flag) is not None and not args.fast:
+                raise ValueError(f"--{flag.replace('_', '-')} only applies with --fast")
+        if args.config is not None and not str(args.model).lower().endswith(
+            (".safetensors", ".ckpt")
+        ):
+            raise ValueError("--config only applies to a single-file --model (.safetensors)")
+        recipe = _recipe(args)
+    except (ValueError, RecipeError) as e:
         print(f"{PROG} cover: error: {e}", file=sys.stderr)
         return 2
     out = None
@@ -353,17 +464,25 @@ def run_cover(args: argparse.Namespace) -> int:
     generator = None
     try:
         if not args.prompt_only:
+            fast = FastPath.from_option(args.fast_lora, args.fast_vae) if args.fast else None
             generator = CoverGenerator.from_pretrained(
                 args.model,
                 lora=args.lora,
                 device=args.device,
                 safety_checker=not args.no_safety_checker,
+                config=args.config,
+                vae=args.vae,
+                fast=fast,
             )
-        tagger = Tagger.load(args.tagger, device=args.device)
-        genre_tagger = None if args.category else Tagger.load("MSD_musicnn", device=args.device)
+            settings = _settings(args, generator)
+        tagger = Tagger.load(recipe.caption_tagger, device=args.device)
+        genre_tagger = (
+            None if args.category else Tagger.load(recipe.genre_tagger, device=args.device)
+        )
     except (GeneratorError, ValueError, RuntimeError) as e:
         print(f"{PROG} cover: error: {e}", file=sys.stderr)
         return 1
+    budget = generator.budget if generator is not None else _prompt_only_budget(args, recipe)
     if generator is not None:
         _tell_cuts(generator, args.prompt, settings.negative_prompt)
     status = 0
@@ -374,8 +493,9 @@ def run_cover(args: argparse.Namespace) -> int:
                 song,
                 tagger,
                 genre_tagger,
-                style=args.style,
-                count_tokens=generator.count_tokens if generator else None,
+                recipe=recipe,
+                count_tokens=budget.count if budget else None,
+                max_tokens=budget.max_tokens if budget else CLIP_MAX_TOKENS,
             )
         except (AudioError, ValueError) as e:
             print(f"{PROG} cover: {e}", file=sys.stderr)
@@ -408,11 +528,11 @@ def run_cover(args: argparse.Namespace) -> int:
 def _tell_cuts(generator, prompt: str | None, negative_prompt: str) -> None:
     """Print what the text encoder's token budget drops from the user's own texts."""
     for flag, text in (("--prompt", prompt), ("--negative-prompt", negative_prompt)):
-        cut = generator.fit_prompt(text)[1] if text else ""
+        cut = generator.fit(text).cut if text else ""
         if cut:
             print(
                 f"{PROG} cover: warning: {flag} is longer than the model reads "
-                f"({generator.token_budget} tokens); ignored: {cut!r}",
+                f"({generator.max_tokens} tokens); ignored: {cut!r}",
                 file=sys.stderr,
             )
 

@@ -1,4 +1,4 @@
-"""Cover images from a prompt with a diffusers text-to-image pipeline (Stable Diffusion 1.x first).
+"""Cover images from a prompt with a diffusers text-to-image pipeline (SD 1.x/2.x, SDXL, SD 3, ...).
 
 One :class:`CoverGenerator` owns one loaded pipeline. ``generate`` paints 1-4 variations in one
 batched call; variation k uses its own generator seeded ``seed + k`` (wrapping from
@@ -9,6 +9,7 @@ it, and every seed shown is one that can be typed back.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import threading
@@ -18,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .prompts import CLIP_MAX_TOKENS, DEFAULT_NEGATIVE_PROMPT, fit_to_tokens, token_counter
+from .families import FAMILIES, ModelFamily, PromptBudget, family_of, pipeline_budget
+from .prompts import DEFAULT_NEGATIVE_PROMPT, FittedText, fit_text
 
 if TYPE_CHECKING:
     import torch
@@ -78,12 +80,53 @@ class GenerationSettings:
 
 @dataclass
 class Cover:
-    """One painted cover: the image, the seed that reproduces it alone, and whether the
-    checkpoint's safety checker blanked it."""
+    """One painted cover: the image, the seed that reproduces it alone, whether the
+    checkpoint's safety checker blanked it, and the words of the prompt and negative prompt
+    left out to fit the text encoder's budget (empty when nothing was cut)."""
 
     image: Image.Image
     seed: int
     nsfw: bool = False
+    prompt_cut: str = ""
+    negative_cut: str = ""
+
+
+LCM = "lcm"  # FastPath.scheduler: LCMScheduler
+
+
+@dataclass(frozen=True)
+class FastPath:
+    """The few-step sampler: a consistency-distilled LoRA (LCM-LoRA) fused on top of the model
+    (a user's fine-tune included), :class:`~diffusers.LCMScheduler`, 4-8 steps, low guidance.
+
+    ``lora``: LoRA weights (folder or Hub id); None: the family's LCM-LoRA
+    (:attr:`ModelFamily.fast_lora`); ``""``: no LoRA, the checkpoint is itself distilled (an LCM
+    or similar few-step checkpoint). ``guidance``: 1.0 turns classifier-free guidance off, one
+    UNet evaluation per step instead of two (LCM-LoRA wants 1-2). ``vae``: optionally a tiny
+    autoencoder (``AutoencoderTiny``, e.g. "madebyollin/taesd" for SD 1.x, "madebyollin/taesdxl"
+    for SDXL) to decode with: on a CPU the full VAE's decode at 512 px costs about two UNet
+    passes, TAESD's a tenth of one, at some loss of fine detail.
+    """
+
+    lora: str | None = None
+    steps: int = 4
+    guidance: float = 1.0
+    scheduler: str = LCM
+    vae: str | None = None
+
+    def __post_init__(self):
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
+            raise ValueError(f"fast path steps must be a whole number >= 1, got {self.steps!r}")
+        if self.scheduler != LCM:
+            raise ValueError(f"fast path scheduler must be {LCM!r}, got {self.scheduler!r}")
+
+    @classmethod
+    def from_option(cls, lora: str | None, vae: str | None = None) -> FastPath:
+        """The fast path an operator asked for with ``--fast-lora`` / ``ALBUMCOVER_FAST_LORA``
+        (None: not set, the family's LCM-LoRA; ``"none"``: a distilled checkpoint) and
+        ``--fast-vae`` / ``ALBUMCOVER_FAST_VAE`` (None: the model's own VAE)."""
+        none = lora is not None and lora.strip().lower() == "none"
+        return cls(lora="" if none else lora, vae=vae or None)
 
 
 @contextmanager
@@ -148,16 +191,121 @@ def _looks_like_path(model: str | os.PathLike) -> bool:
     )
 
 
+def _set_vae(pipe, family: ModelFamily, vae, dtype, local_files_only: bool, name: str) -> None:
+    """Swap in ``vae`` when given; else make sure an fp16 SDXL VAE decodes in float32."""
+    import torch
+
+    if vae is not None:
+        from diffusers import AutoencoderKL
+
+        try:
+            pipe.vae = AutoencoderKL.from_pretrained(
+                os.fspath(vae), torch_dtype=dtype, local_files_only=local_files_only
+            )
+        except Exception as e:
+            raise GeneratorError(f"cannot load VAE {os.fspath(vae)!r} for {name!r}: {e}") from e
+        return
+    if family.fp16_vae and dtype == torch.float16 and hasattr(pipe.vae, "config"):
+        # SDXL's VAE overflows in float16 (black covers); its pipeline decodes in float32 when
+        # force_upcast is set, which some single-file or re-saved configs lose.
+        if not pipe.vae.config.get("force_upcast", False):
+            pipe.vae.register_to_config(force_upcast=True)
+        log.info("%s: VAE decodes in float32 (or pass vae=%r)", name, family.fp16_vae)
+
+
+def _set_tiny_vae(pipe, vae: str, dtype, local_files_only: bool, name: str) -> None:
+    from diffusers import AutoencoderTiny
+
+    try:
+        pipe.vae = AutoencoderTiny.from_pretrained(
+            vae, torch_dtype=dtype, local_files_only=local_files_only
+        )
+    except Exception as e:
+        raise GeneratorError(
+            f"cannot load the fast path's tiny VAE {vae!r} for {name!r}: {e}"
+        ) from e
+
+
+def _set_scheduler(pipe, family: ModelFamily) -> None:
+    # DPM-Solver++ (2M, Karras sigmas): good covers in ~25 steps instead of PNDM's 50. Only
+    # where the family wants it and the checkpoint's scheduler is compatible.
+    from diffusers import DPMSolverMultistepScheduler
+
+    if family.scheduler != "dpmsolver++":
+        return
+    if DPMSolverMultistepScheduler in getattr(pipe.scheduler, "compatibles", ()):
+        pipe.scheduler = DPMSolverMultistepScheduler.from_config(
+            pipe.scheduler.config, algorithm_type="dpmsolver++", use_karras_sigmas=True
+        )
+
+
+def _fast_lora(fast: FastPath | None, family: ModelFamily, name: str) -> str | None:
+    if fast is None:
+        return None
+    if fast.lora is not None:
+        return fast.lora or None  # "": a distilled checkpoint, nothing to load
+    if family.fast_lora is None:
+        with_lora = sorted(f.name for f in FAMILIES.values() if f.fast_lora)
+        raise GeneratorError(
+            f"no LCM-LoRA is known for {family.label} ({name!r}); the fast path has one for "
+            f"{with_lora}: pass a few-step LoRA (ALBUMCOVER_FAST_LORA / --fast-lora) or 'none' "
+            "for an already distilled checkpoint"
+        )
+    return family.fast_lora
+
+
+def _fuse_lora(pipe, weights: str, adapter: str, name: str) -> None:
+    """Load a LoRA and fuse it into the weights, so it costs nothing per step and the next
+    LoRA (the fast path's on top of the user's) stacks on the fused result."""
+    try:
+        pipe.load_lora_weights(weights, adapter_name=adapter)
+        pipe.fuse_lora(
+            components=list(getattr(pipe, "_lora_loadable_modules", ["unet"])),
+            adapter_names=[adapter],
+        )
+        pipe.unload_lora_weights()  # the LoRA layers go; the fused weights stay
+    except Exception as e:  # a missing file, a LoRA for another architecture...
+        raise GeneratorError(
+            f"cannot load LoRA {weights!r} into model {name!r}: {e}; point it at a folder "
+            "with pytorch_lora_weights.safetensors made for this model's architecture"
+        ) from e
+
+
+def gpu_seconds(settings: GenerationSettings, family: ModelFamily, overhead: float = 15.0) -> int:
+    """A generous estimate of the GPU seconds one :meth:`CoverGenerator.generate` call needs,
+    for a ZeroGPU request (``@spaces.GPU(duration=...)``): steps x images x pixels relative to
+    the family's native size x its per-step cost, doubled for headroom, plus ``overhead`` for
+    moving the weights and decoding. Whole seconds, at most 300."""
+    pixels = settings.width * settings.height / (family.size * family.size)
+    cfg = 2.0 if settings.guidance_scale > 1 else 1.0  # guidance: two UNet passes per step
+    step = family.gpu_seconds_per_step * cfg / 2  # the table's cost assumes guidance
+    busy = settings.steps * settings.num_images * pixels * step
+    return int(min(300, math.ceil(overhead + 2 * busy)))
+
+
 class CoverGenerator:
     """A loaded text-to-image pipeline that paints covers.
+
+    ``family`` (looked up from the pipeline's class when not given) supplies the defaults:
+    :meth:`default_settings` for the size, steps and guidance, :attr:`budget` for the prompt's
+    token budget. ``fast`` is the few-step sampler the pipeline was set up with, if any.
 
     Calls to :meth:`generate` are serialised: a diffusers pipeline (its scheduler state) is not
     safe to run from two threads at once, and a web app may call it from several.
     """
 
-    def __init__(self, pipeline: Any, model_id: str = "custom"):
+    def __init__(
+        self,
+        pipeline: Any,
+        model_id: str = "custom",
+        family: ModelFamily | None = None,
+        fast: FastPath | None = None,
+    ):
         self.pipeline = pipeline
         self.model_id = model_id
+        self.family = family or family_of(pipeline)
+        self.fast = fast
+        self.budget: PromptBudget = pipeline_budget(pipeline, self.family)
         self._lock = threading.Lock()
         pipeline.set_progress_bar_config(disable=True)
 
@@ -169,6 +317,22 @@ class CoverGenerator:
     def has_safety_checker(self) -> bool:
         return getattr(self.pipeline, "safety_checker", None) is not None
 
+    @property
+    def max_tokens(self) -> int:
+        """The prompt's token budget (77 for CLIP families; the T5 limit for SD 3 / FLUX)."""
+        return self.budget.max_tokens
+
+    def default_settings(self, **overrides: Any) -> GenerationSettings:
+        """Settings for this model: its family's native size, steps and guidance (the fast
+        path's steps and guidance when it is on), then ``overrides``."""
+        fields = dict(
+            steps=self.fast.steps if self.fast else self.family.steps,
+            guidance_scale=self.fast.guidance if self.fast else self.family.guidance,
+            width=self.family.size,
+            height=self.family.size,
+        )
+        return GenerationSettings(**{**fields, **overrides})
+
     @classmethod
     def from_pretrained(
         cls,
@@ -178,12 +342,17 @@ class CoverGenerator:
         dtype: torch.dtype | None = None,
         safety_checker: bool = True,
         local_files_only: bool = False,
+        *,
+        config: str | os.PathLike | None = None,
+        vae: str | os.PathLike | None = None,
+        fast: FastPath | bool | None = None,
     ) -> CoverGenerator:
-        """Load a diffusers text-to-image checkpoint (a Hub id or a local folder).
+        """Load a text-to-image checkpoint: a Hub id, a local diffusers folder, or one
+        ``.safetensors`` / ``.ckpt`` file (SD 1.x, SD 2.x, SDXL, SD 3, FLUX, ...).
 
         Args:
-            model: e.g. "stable-diffusion-v1-5/stable-diffusion-v1-5" or a folder written by
-                ``save_pretrained`` (model_index.json, unet/, vae/, ...).
+            model: e.g. "stabilityai/stable-diffusion-xl-base-1.0", a folder written by
+                ``save_pretrained`` (model_index.json, unet/, vae/, ...), or a checkpoint file.
             lora: optional LoRA weights (folder or Hub id) loaded with ``load_lora_weights`` and
                 fused into the weights (no per-step cost).
             device: "cuda", "mps", "cpu"...; None picks the best available.
@@ -191,29 +360,46 @@ class CoverGenerator:
             safety_checker: keep the checkpoint's own safety checker when it has one; False
                 removes it (the operator's choice).
             local_files_only: never touch the network, use the local Hub cache or folder only.
+            config: for a single file, the base model (diffusers folder or Hub id) whose
+                component configs it uses; None infers it from the checkpoint's keys.
+            vae: a VAE (folder or Hub id) to paint with instead of the checkpoint's, e.g.
+                "madebyollin/sdxl-vae-fp16-fix" for SDXL in float16. Without one, an SDXL VAE
+                in float16 decodes in float32 (SDXL's VAE overflows to black images in fp16).
+            fast: a :class:`FastPath` (True: the default one) for the few-step sampler.
 
         Raises:
-            GeneratorError: the model or LoRA cannot be loaded (missing folder, unknown id, no
-                network, out of memory); the message says how to point at a local folder.
+            GeneratorError: the model, VAE or LoRA cannot be loaded (missing folder or file,
+                unknown id, no network, out of memory, no LCM-LoRA for this family); the
+                message says how to point at a local folder.
         """
+        from .checkpoints import is_single_file, load_single_file
+
         hint = (
             "set ALBUMCOVER_MODEL=/path/to/diffusers-folder (a folder with model_index.json, "
-            "e.g. written by save_pretrained) or a Hub id reachable from this machine"
+            "e.g. written by save_pretrained), a .safetensors checkpoint, or a Hub id "
+            "reachable from this machine"
         )
         if not isinstance(model, str | os.PathLike) or not os.fspath(model).strip():
             raise GeneratorError(f"no model given ({model!r}); {hint}")
         name = os.fspath(model)
+        single = is_single_file(name)
         if _looks_like_path(model):
-            folder = Path(name).expanduser()
-            if not (folder / "model_index.json").is_file():
-                what = "has no model_index.json" if folder.is_dir() else "does not exist"
-                raise GeneratorError(f"model folder {folder} {what}; {hint}")
-            name = str(folder)
+            path = Path(name).expanduser()
+            if single:
+                if not path.is_file():
+                    raise GeneratorError(f"checkpoint file {path} does not exist; {hint}")
+            elif not (path / "model_index.json").is_file():
+                what = "has no model_index.json" if path.is_dir() else "does not exist"
+                raise GeneratorError(f"model folder {path} {what}; {hint}")
+            name = str(path)
+        if fast is True:
+            fast = FastPath()
+        fast = fast or None
 
         import torch
 
         with quiet_loading():
-            from diffusers import AutoPipelineForText2Image, DPMSolverMultistepScheduler
+            from diffusers import AutoPipelineForText2Image
 
         device = device or pick_device()
         try:
@@ -222,56 +408,57 @@ class CoverGenerator:
             raise GeneratorError(f"unknown device {device!r} for model {name!r}: {e}") from e
         if dtype is None:
             dtype = torch.float16 if kind == "cuda" else torch.float32
-        kwargs: dict[str, Any] = dict(dtype=dtype, local_files_only=local_files_only)
+        kwargs: dict[str, Any] = {}
         if not safety_checker:
             kwargs.update(safety_checker=None, requires_safety_checker=False)
         try:
             with quiet_loading():
-                pipe = AutoPipelineForText2Image.from_pretrained(name, **kwargs)
+                if single:
+                    cfg = None if config is None else os.fspath(config)
+                    pipe = load_single_file(name, cfg, dtype, local_files_only, **kwargs)
+                else:
+                    pipe = AutoPipelineForText2Image.from_pretrained(
+                        name, dtype=dtype, local_files_only=local_files_only, **kwargs
+                    )
         except Exception as e:  # any loader failure (no network, bad id, OOM) gets one advice
             raise GeneratorError(f"cannot load model {name!r}: {e}; {hint}") from e
-        # DPM-Solver++ (2M, Karras sigmas): good covers in ~25 steps instead of PNDM's 50. Only
-        # where the checkpoint's scheduler is compatible (not for flow-matching models).
-        if DPMSolverMultistepScheduler in getattr(pipe.scheduler, "compatibles", ()):
-            pipe.scheduler = DPMSolverMultistepScheduler.from_config(
-                pipe.scheduler.config, algorithm_type="dpmsolver++", use_karras_sigmas=True
-            )
-        if lora is not None:
-            try:
-                pipe.load_lora_weights(os.fspath(lora))
-                pipe.fuse_lora(components=list(getattr(pipe, "_lora_loadable_modules", ["unet"])))
-            except Exception as e:  # a missing file, a LoRA for another architecture...
-                raise GeneratorError(
-                    f"cannot load LoRA {os.fspath(lora)!r} into model {name!r}: {e}; point it "
-                    "at a folder with pytorch_lora_weights.safetensors"
-                ) from e
+        family = family_of(pipe)
+        _set_vae(pipe, family, vae, dtype, local_files_only, name)
+        _set_scheduler(pipe, family)
+        for adapter, weights in (("user", lora), ("fast", _fast_lora(fast, family, name))):
+            if weights:
+                _fuse_lora(pipe, os.fspath(weights), adapter, name)
+        if fast is not None:
+            from diffusers import LCMScheduler
+
+            pipe.scheduler = LCMScheduler.from_config(pipe.scheduler.config)
+            if fast.vae:
+                _set_tiny_vae(pipe, fast.vae, dtype, local_files_only, name)
         try:
             pipe.to(device)
         except Exception as e:  # out of memory, an unknown device, no driver
             raise GeneratorError(f"cannot move model {name!r} to {device!r}: {e}") from e
         if safety_checker and getattr(pipe, "safety_checker", None) is None:
             log.info("model %s has no safety checker", name)
-        log.info("loaded %s on %s (%s)%s", name, device, dtype, f" + LoRA {lora}" if lora else "")
-        return cls(pipe, model_id=name)
+        log.info(
+            "loaded %s (%s) on %s (%s)%s%s",
+            name,
+            family.label,
+            device,
+            dtype,
+            f" + LoRA {lora}" if lora else "",
+            f" + fast path ({fast.steps} steps)" if fast else "",
+        )
+        return cls(pipe, model_id=name, family=family, fast=fast)
 
     def count_tokens(self, text: str) -> int:
-        """Tokens the text encoder sees for ``text``, including its start and end tokens
-        (CLIP keeps 77 and drops the rest)."""
-        return token_counter(self.pipeline.tokenizer)(text)
+        """Tokens the text encoder(s) see for ``text``, including the start and end tokens
+        (the most over the tokenizers that bind: both of SDXL's; the T5 one of SD 3 / FLUX)."""
+        return self.budget.count(text)
 
-    @property
-    def token_budget(self) -> int:
-        """Tokens the text encoder reads, start and end tokens included (77 for CLIP)."""
-        budget = getattr(self.pipeline.tokenizer, "model_max_length", CLIP_MAX_TOKENS)
-        # tokenizers without a limit report a huge sentinel (int(1e30)); CLIP's is the default
-        return budget if isinstance(budget, int) and 3 <= budget <= 4096 else CLIP_MAX_TOKENS
-
-    def fit_prompt(self, text: str) -> tuple[str, str]:
-        """``text`` split at the text encoder's budget: (what it reads, what it would drop).
-
-        The cut falls between words, so the second part is the user's own text, to show them.
-        """
-        return fit_to_tokens(text, self.count_tokens, self.token_budget)
+    def fit(self, text: str) -> FittedText:
+        """``text`` cut at a word break to this model's token budget, with what was cut."""
+        return fit_text(text, self.budget.count, self.budget.max_tokens)
 
     def generate(
         self,
@@ -287,6 +474,9 @@ class CoverGenerator:
         called after each denoising step. ``allow_empty_prompt``: paint an empty prompt (a
         model fine-tuned on empty captions, recipe caption_mode ``none``) instead of refusing it.
 
+        The prompt and the negative prompt are cut at a word break to the model's token budget
+        (:meth:`fit`); what was left out is in each cover's ``prompt_cut`` / ``negative_cut``.
+
         Returns:
             Covers of ``settings.width`` x ``settings.height`` RGB PIL images, in seed order.
 
@@ -301,15 +491,26 @@ class CoverGenerator:
             raise ValueError(f"prompt must be non-empty text, got {prompt!r}")
         if progress is not None and not callable(progress):
             raise ValueError(f"progress must be callable(step, total), got {progress!r}")
+        prompt_fit = self.fit(prompt.strip())
+        negative_fit = self.fit(settings.negative_prompt.strip())
+        for what, fitted in (("prompt", prompt_fit), ("negative prompt", negative_fit)):
+            if fitted.was_cut:
+                log.warning(
+                    "%s over the %d-token budget of %s; left out: %r",
+                    what,
+                    fitted.max_tokens,
+                    self.model_id,
+                    fitted.cut,
+                )
+        if prompt.strip() and not prompt_fit.text:
+            raise ValueError(
+                f"prompt has no words that fit the {self.max_tokens}-token budget: {prompt!r}"
+            )
         n = settings.num_images
         seed = settings.seed
         if seed is None:
             seed = _seeds.randrange(MAX_SEED + 1)
         seeds = variation_seeds(seed, n)
-        # fitted here so CLIP never truncates (and warns) behind the caller's back; callers that
-        # want to tell the user what was cut call fit_prompt first
-        prompt = self.fit_prompt(prompt.strip())[0]
-        negative = self.fit_prompt(settings.negative_prompt.strip())[0]
         # CPU generators: the starting noise for a seed is the same on every device.
         generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
 
@@ -320,8 +521,8 @@ class CoverGenerator:
         with self._lock:
             try:
                 out = self.pipeline(
-                    prompt=prompt,
-                    negative_prompt=negative or None,
+                    prompt=prompt_fit.text,
+                    negative_prompt=negative_fit.text or None,
                     num_inference_steps=settings.steps,
                     guidance_scale=settings.guidance_scale,
                     width=settings.width,
@@ -339,6 +540,12 @@ class CoverGenerator:
         if any(flags):
             log.warning("safety checker blanked %d of %d covers", sum(map(bool, flags)), n)
         return [
-            Cover(image=image.convert("RGB"), seed=s, nsfw=bool(flag))
+            Cover(
+                image=image.convert("RGB"),
+                seed=s,
+                nsfw=bool(flag),
+                prompt_cut=prompt_fit.cut,
+                negative_cut=negative_fit.cut,
+            )
             for image, s, flag in zip(out.images, seeds, flags, strict=True)
         ]

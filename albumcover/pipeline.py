@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .prompts import (
-    DEFAULT_STYLE,
+    CLIP_MAX_TOKENS,
     SongInfo,
     build_prompt,
     infer_category,
     removed_parts,
     select_tags,
 )
+from .recipe import DEFAULT_RECIPE, CaptionRecipe
 
 if TYPE_CHECKING:
     from .generator import Cover, CoverGenerator, GenerationSettings
@@ -64,10 +65,12 @@ def describe_song(
     tagger: Tagger,
     genre_tagger: Tagger | None = None,
     *,
-    style: str = DEFAULT_STYLE,
-    top: int = 5,
-    threshold: float = 0.1,
+    style: str | None = None,
+    top: int | None = None,
+    threshold: float | None = None,
     count_tokens: Callable[[str], int] | None = None,
+    max_tokens: int = CLIP_MAX_TOKENS,
+    recipe: CaptionRecipe | None = None,
 ) -> SongDescription:
     """Tag a song and write its cover prompt.
 
@@ -80,8 +83,11 @@ def describe_song(
             ``song.category`` is empty; None leaves the category empty in that case.
         style: a key of :data:`albumcover.prompts.STYLES`.
         top, threshold: at most ``top`` tags whose mean score is at least ``threshold``.
-        count_tokens: the text encoder's token counter (e.g. ``CoverGenerator.count_tokens``);
-            None uses the prompt builder's conservative estimate.
+        count_tokens, max_tokens: the model's token counter and budget (e.g.
+            ``CoverGenerator.count_tokens`` and ``.max_tokens``); None: not counted.
+        recipe: how the served model's captions were written (:mod:`albumcover.recipe`): its
+            style, top, threshold and caption mode, used where the three arguments above are
+            None. Default: :data:`~albumcover.recipe.DEFAULT_RECIPE`.
 
     Raises:
         albumcover.audio.AudioError: the audio cannot be decoded or is silent.
@@ -104,6 +110,8 @@ def describe_song(
         top=top,
         threshold=threshold,
         count_tokens=count_tokens,
+        max_tokens=max_tokens,
+        recipe=recipe,
     )
 
 
@@ -113,16 +121,22 @@ def describe_patches(
     tagger: Tagger,
     genre_tagger: Tagger | None = None,
     *,
-    style: str = DEFAULT_STYLE,
-    top: int = 5,
-    threshold: float = 0.1,
+    style: str | None = None,
+    top: int | None = None,
+    threshold: float | None = None,
     count_tokens: Callable[[str], int] | None = None,
+    max_tokens: int = CLIP_MAX_TOKENS,
+    recipe: CaptionRecipe | None = None,
 ) -> SongDescription:
     """:func:`describe_song` from a song's log-mel patches ``(n_patches, 187, 96)`` float32
     (:func:`albumcover.features.song_patches`), e.g. computed in another process.
 
     The taggers need only ``tag_patches(patches, top=...)``; the arguments are describe_song's.
     """
+    recipe = recipe or DEFAULT_RECIPE
+    style = recipe.style if style is None else style
+    top = recipe.top if top is None else top
+    threshold = recipe.threshold if threshold is None else threshold
     tags = tagger.tag_patches(patches, top=top)
     genre = None
     category = song.category.strip()
@@ -131,10 +145,17 @@ def describe_patches(
         category = infer_category(genre.scores)
     tag_names = select_tags(tags.scores, top=top, threshold=threshold)
     song_with_category = replace(song, category=category)
-    prompt = build_prompt(song_with_category, tag_names, style=style, count_tokens=count_tokens)
+    prompt = build_prompt(
+        song_with_category,
+        tag_names,
+        style=style,
+        count_tokens=count_tokens,
+        max_tokens=max_tokens,
+    )
     # the same prompt with no budget: what the user would have got, to show them what was cut
     full = build_prompt(song_with_category, tag_names, style=style, max_tokens=_NO_BUDGET)
-    full = "" if full == prompt else full
+    full = "" if full == prompt else recipe.caption(full, category)
+    prompt = recipe.caption(prompt, category)
     return SongDescription(song, tags, genre, category, tag_names, prompt, full)
 
 

@@ -19,8 +19,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from string import Formatter
 
-import regex
-
 log = logging.getLogger(__name__)
 
 DEFAULT_STYLE = "study"
@@ -231,18 +229,24 @@ def clean_text(text: str) -> str:
     return " ".join(text.split())
 
 
-def select_tags(scores: Mapping[str, float], top: int = 5, threshold: float = 0.1) -> list[str]:
+def select_tags(
+    scores: Mapping[str, float], top: int | None = None, threshold: float | None = None
+) -> list[str]:
     """The prompt's tags: at most ``top`` labels whose score is at least ``threshold``.
 
     Args:
         scores: label -> score in [0, 1] (e.g. ``TagResult.scores``, a mean over patches).
-        top: the most tags kept (>= 0).
-        threshold: the least score kept.
+        top: the most tags kept (>= 0); None: :data:`albumcover.recipe.DEFAULT_TOP`.
+        threshold: the least score kept; None: :data:`albumcover.recipe.DEFAULT_THRESHOLD`.
 
     Returns:
         Canonical lower-case tag names, best first. Near-synonyms (``female``, ``woman``,
         ``female vocalists``, ...) are merged under one name with the strongest score.
     """
+    from .recipe import DEFAULT_THRESHOLD, DEFAULT_TOP  # recipe imports this module
+
+    top = DEFAULT_TOP if top is None else top
+    threshold = DEFAULT_THRESHOLD if threshold is None else threshold
     if isinstance(top, bool) or not isinstance(top, int) or top < 0:
         raise ValueError(f"top must be an integer >= 0, got {top!r}")
     if not isinstance(threshold, int | float) or not math.isfinite(threshold):
@@ -275,75 +279,6 @@ def infer_category(genre_scores: Mapping[str, float], default: str = "") -> str:
         if category is not None and float(score) > best_score:
             best, best_score = category, float(score)
     return best
-
-
-# --- token budget --------------------------------------------------------------------------
-
-# CLIP's pre-tokenizer (transformers' CLIPTokenizer): BPE runs inside each of these pieces.
-_CLIP_PIECES = regex.compile(
-    r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
-)
-# Exact CLIP BPE token counts (openai/clip-vit-large-patch14's vocabulary, the text encoder of
-# SD 1.x) of words common in these prompts, checked once against that tokenizer. Any other piece
-# is counted as its UTF-8 length, an upper bound: BPE starts from one symbol per byte and only
-# merges.
-_ONE_TOKEN_WORDS = frozenset(
-    """
-    's 't 're 've 'm 'll 'd ... a about above acoustic act after again against age album all
-    alone alternative always am ambient an and angel angels another any are around art
-    artifacts artwork as at away baby back bad be beat beats beautiful because been before behind
-    being better between big black blood blue blues blurry body bold bonus border boy boys break
-    breaking bright brother burn burning but by call can caption catchy cello change child
-    children chill chillout choir choral city classic classical cold colors colours come coming
-    concerto country cover cropped cry dance dancing dark day days dead death deep deluxe demo
-    design detail detailed devil did digital do does down dream dreams drive drums easy edge edit
-    edition electro electronic electronica end ever every everything experimental extended eyes
-    face faded fall falling far fast feat feel feeling female film fire first flat flute fly focus
-    folk following for forever frame free friend friends from ft funk game geometric get girl
-    girls give go god going gold gone good goodbye got grain gray green grey guitar had hand hands
-    happy hard harp has have he head heart hearts heaven heavy hell her here high highway him hip
-    his hold home hop hope hot house how i if ii iii illustrated illustration in indian indie
-    inside instrumental into is it iv jazz just keep kid kids kill king kiss know lady land last
-    late latin left let letters life light lighting like listening little live logo lonely long
-    look lord lose lost loud love lover low made magic major make male man me mellow metal
-    midnight mind minimalist minor miss mix mm mono moon more morning mother mountain movement
-    music my name need negative never new next night no not nothing now of off oh old oldies on
-    once one only op open opera or original other our out over paradise part party people photo
-    photograph piano place play please pop power print professional progressive pt punk quality
-    queen quiet radio rain record red reggae released remastered remember remix retro ride right
-    river rnb road rock roll run running sad say scene sea see sexy shadow shadows shapes sharp
-    shine show side signature silence simple single singing sky sleep sleeve slow so soft solo
-    some someone something sonata song soul sound soundtrack space star stars stay stereo still
-    stop storm street strings studio suite summer sun sunshine sweet symphony synth tags take talk
-    tears techno tell text texture than that the their them then there these they thing things
-    think this those through time titled to together tomorrow tonight too town track train true
-    try turn two typography under up us version vibrant vintage violin vocal vocalist vocals voice
-    vol wait walk wall want war was water way we weird west what when where while white who why
-    wild will wind wine winter wish with without woman women words world worst yeah year years
-    yellow yes yesterday you young your – — …
-    """.split()
-)
-_WORD_TOKENS: dict[str, int] = {w: 1 for w in _ONE_TOKEN_WORDS} | {
-    "allegro": 2,
-    "deformed": 2,
-    "grainy": 2,
-    "harpsichord": 4,
-    "jpeg": 2,
-    "lowres": 2,
-    "sitar": 2,
-    "vocalists": 2,
-    "watermark": 2,
-}
-
-
-def estimate_tokens(text: str) -> int:
-    """CLIP tokens in ``text`` including <|startoftext|> and <|endoftext|>, never fewer than the
-    SD 1.x CLIP tokenizer counts (and exact for text made of common words).
-
-    Used when no tokenizer is at hand; overcounts rare words (one token per UTF-8 byte).
-    """
-    text = " ".join(unicodedata.normalize("NFC", text).split()).lower()
-    return 2 + sum(_WORD_TOKENS.get(p) or len(p.encode()) for p in _CLIP_PIECES.findall(text))
 
 
 # --- prompt --------------------------------------------------------------------------------
@@ -394,33 +329,6 @@ def token_counter(tokenizer) -> Callable[[str], int]:
     return count
 
 
-def fit_to_tokens(
-    text: str, count_tokens: Callable[[str], int], max_tokens: int = CLIP_MAX_TOKENS
-) -> tuple[str, str]:
-    """Split ``text`` into (the longest start that fits ``max_tokens``, the rest that does not).
-
-    For text the user wrote (an edited prompt, a negative prompt): the cut falls after a whole
-    word when one fits, so the rest can be shown to them as they typed it. ``count_tokens``
-    counts the start and end tokens too. ``("", text)`` only if not even one character fits.
-    """
-    text = text.strip()
-    if count_tokens(text) <= max_tokens:
-        return text, ""
-    ends = [m.end() for m in re.finditer(r"\S+", text)]
-    if not ends or count_tokens(text[: ends[0]]) > max_tokens:
-        ends = list(range(1, len(text) + 1))  # one long "word": cut between characters
-    lo, hi = 0, len(ends) - 1  # largest i with text[:ends[i]] fitting; ends[-1] does not
-    if count_tokens(text[: ends[0]]) > max_tokens:
-        return "", text
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if count_tokens(text[: ends[mid]]) <= max_tokens:
-            lo = mid
-        else:
-            hi = mid - 1
-    return text[: ends[lo]].rstrip(), text[ends[lo] :].strip()
-
-
 def removed_parts(full: str, short: str) -> list[str]:
     """The runs of words of ``full`` that are missing from ``short`` (a prompt before and after
     :func:`build_prompt` shortened it), to tell the user what the token budget left out."""
@@ -448,9 +356,10 @@ def build_prompt(
             that contains a year (1500-2199) is written as that year alone.
         tags: tag names, best first (e.g. from :func:`select_tags`).
         style: a key of :data:`STYLES` or a :class:`PromptStyle`.
-        count_tokens: tokens a text takes *including* the start and end tokens (e.g.
-            ``CoverGenerator.count_tokens``); None uses :func:`estimate_tokens`, which never
-            undercounts SD 1.x's CLIP tokenizer.
+        count_tokens: tokens a text takes *including* the start and end tokens, counted by the
+            model's own tokenizer(s) (e.g. ``CoverGenerator.count_tokens``); None: no tokenizer
+            at hand, so nothing is counted and the prompt is returned whole (the generator
+            fits it to its model when painting, see :func:`fit_text`).
         max_tokens: the budget; 77 is CLIP's whole context (75 text tokens + 2 special).
 
     Over budget, the least telling parts go first, until the prompt fits:
@@ -476,7 +385,7 @@ def build_prompt(
         raise ValueError(f"tags must be a sequence of tag names, not one string: {tags!r}")
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 3:
         raise ValueError(f"max_tokens must be an integer >= 3, got {max_tokens!r}")
-    count = count_tokens or estimate_tokens
+    count = count_tokens
 
     cleaned = {}
     for name in ("title", "artist", "date", "category"):
@@ -502,7 +411,7 @@ def build_prompt(
         return _format(style, {**vars(s), "tags": ", ".join(t)})
 
     def fits(s: SongInfo, t: Sequence[str]) -> bool:
-        return count(render(s, t)) <= max_tokens
+        return count is None or count(render(s, t)) <= max_tokens
 
     def shrink(s: SongInfo, name: str, floor: int) -> SongInfo:
         """Cut field ``name`` to the longest prefix that fits, but to no fewer than ``floor``
@@ -547,3 +456,54 @@ def build_prompt(
         )
     log.info("prompt shortened to fit %d tokens: %r -> %r", max_tokens, original, prompt)
     return prompt
+
+
+@dataclass(frozen=True)
+class FittedText:
+    """A text cut to a token budget: ``text`` is what the model reads, ``cut`` the words left
+    out (empty when it fitted), ``tokens`` what ``text`` takes and ``max_tokens`` the budget."""
+
+    text: str
+    cut: str
+    tokens: int
+    max_tokens: int
+
+    @property
+    def was_cut(self) -> bool:
+        return bool(self.cut)
+
+
+def fit_text(text: str, count_tokens: Callable[[str], int], max_tokens: int) -> FittedText:
+    """Cut ``text`` at a word break to the longest start that fits ``max_tokens`` tokens.
+
+    For text a user typed (an edited prompt, a negative prompt): the text encoder would silently
+    drop whatever lies past its context, so the cut is made here, where it can be shown. Text
+    that fits is returned unchanged. ``count_tokens`` counts including the start/end tokens.
+
+    Raises:
+        ValueError: a bad ``max_tokens`` or not text.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"expected text, got {type(text).__name__}: {text!r}")
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 3:
+        raise ValueError(f"max_tokens must be an integer >= 3, got {max_tokens!r}")
+    text = text.strip()
+    tokens = count_tokens(text)
+    if tokens <= max_tokens:
+        return FittedText(text, "", tokens, max_tokens)
+    ends = [m.end() for m in re.finditer(r"\S+", text)]
+    if not ends or count_tokens(text[: ends[0]]) > max_tokens:
+        ends = list(range(1, len(text) + 1))  # one long "word": cut between characters
+    if count_tokens(text[: ends[0]]) > max_tokens:
+        return FittedText("", text, count_tokens(""), max_tokens)
+    lo, hi = 0, len(ends) - 1  # the largest i with text[:ends[i]] fitting; ends[-1] does not
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if count_tokens(text[: ends[mid]]) <= max_tokens:
+            lo = mid
+        else:
+            hi = mid - 1
+    kept = text[: ends[lo]].rstrip(" ,;:")
+    cut = text[ends[lo] :].strip()
+    log.info("text cut to %d tokens, left out: %r", max_tokens, cut)
+    return FittedText(kept, cut, count_tokens(kept), max_tokens)

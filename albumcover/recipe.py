@@ -139,13 +139,18 @@ def read_recipe(folder: str | os.PathLike) -> CaptionRecipe | None:
 
 
 def load_recipe(model: str | os.PathLike, local_files_only: bool = False) -> CaptionRecipe | None:
-    """The recipe of a served model: a local folder, or a Hub repo id (None when it has none).
+    """The recipe of a served model: a local folder, a single checkpoint file (the recipe beside
+    it), or a Hub repo id (None when it has none).
 
     Network failures for a Hub id count as "no recipe" only when the file is missing; any other
     error is raised, so a model is never silently prompted the wrong way.
     """
     if os.path.isdir(os.fspath(model)):
         return read_recipe(model)
+    if os.path.isfile(os.fspath(model)):  # a single-file checkpoint: the recipe lies beside it
+        return read_recipe(Path(model).parent)
+    if os.fspath(model).startswith((".", "/", "~", "\\")):  # a local path that is not there
+        return None  # (loading the model itself says so)
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
@@ -154,3 +159,43 @@ def load_recipe(model: str | os.PathLike, local_files_only: bool = False) -> Cap
     except (EntryNotFoundError, LocalEntryNotFoundError):
         return None
     return read_recipe(Path(path).parent)
+
+
+def check_served_recipe(
+    recipe: CaptionRecipe, *, caption_tagger: str | None = None, style: str | None = None
+) -> list[str]:
+    """Check how an operator asked to serve a model against the model's recipe.
+
+    ``caption_tagger`` / ``style``: what the operator set explicitly (e.g. ALBUMCOVER_TAGGER,
+    ``--tagger``, ``--style``; None: not set). A setting that contradicts the recipe is refused:
+    the model would be prompted in words it never saw in training.
+
+    Returns:
+        Warnings to report at start-up: differences this albumcover cannot undo (its style
+        template or synonym/category tables changed since the captions were written).
+
+    Raises:
+        RecipeError: a contradicting setting, or a style this albumcover does not have.
+    """
+    for what, asked, recorded in (
+        ("caption tagger", caption_tagger, recipe.caption_tagger),
+        ("prompt style", style, recipe.style),
+    ):
+        if asked is not None and asked != recorded:
+            raise RecipeError(
+                f"the model's captions were written with {what} {recorded!r}, but {asked!r} was "
+                f"asked for; unset it to serve the model as it was trained (its "
+                f"{RECIPE_FILE} says so)"
+            )
+    warnings = []
+    if recipe.template != STYLES[recipe.style].template:
+        warnings.append(
+            f"the model was trained on style {recipe.style!r} as {recipe.template!r}; this "
+            f"albumcover writes it as {STYLES[recipe.style].template!r}"
+        )
+    if recipe.tables_version != tables_fingerprint():
+        warnings.append(
+            f"the model's captions used tag tables {recipe.tables_version}; this albumcover "
+            f"has {tables_fingerprint()} (some tag names or categories may read differently)"
+        )
+    return warnings

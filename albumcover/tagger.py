@@ -18,12 +18,13 @@ import numpy as np
 import torch
 
 from .musicnn import ARCHITECTURES, N_MELS, PATCH_FRAMES
+from .recipe import DEFAULT_TAGGER
 from .weights import DEFAULT_INDEX_URL
 
 log = logging.getLogger(__name__)
 
 MODELS = ("MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg")
-DEFAULT_MODEL = "MTT_musicnn"
+DEFAULT_MODEL = DEFAULT_TAGGER  # one source of the default: albumcover.recipe
 # Patches per forward pass. On a 2-core AVX2 CPU, 1..8 cost the same CPU time per patch and 16
 # slightly more (the activations, ~25 MB per patch, outgrow the caches); GPUs want more.
 DEFAULT_BATCH_SIZE = 8

@@ -4,6 +4,13 @@ text encoding / denoising / VAE decode, and CoverGenerator.generate's overhead o
 
     .venv/bin/python -m benchmarks.bench_generate          # tiny random SD, CPU, 64x64
     .venv/bin/python -m benchmarks.bench_generate --full     # SD 1.5 architecture, GPU, 512x512
+    .venv/bin/python -m benchmarks.bench_generate --full --fast --threads 2   # fast vs default
+    .venv/bin/python -m benchmarks.bench_generate --sdxl --full --fast        # SDXL 1024, a GPU
+
+``--fast`` times one cover with the fast path (a random LCM-LoRA fused in, LCMScheduler, 4 steps,
+guidance 1: one UNet pass per step) against the family's default (25 steps DPM-Solver++ with
+classifier-free guidance: two passes per step) in the same run, wall and CPU seconds. ``--sdxl``
+uses SDXL (with ``--full`` SDXL base 1.0's architecture, 1024x1024; ~7 GB in float16).
 
 ``--full`` builds the full Stable Diffusion 1.5 architecture (UNet 320/640/1280/1280 with 768-d
 cross-attention, the 12-layer CLIP ViT-L text encoder, VAE 128/256/512/512, and the ViT-L/14
@@ -37,6 +44,15 @@ PROMPT = (
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--full", action="store_true", help="the SD 1.5 architecture (for a GPU)")
+    p.add_argument("--sdxl", action="store_true", help="SDXL instead of SD 1.x")
+    p.add_argument(
+        "--fast", action="store_true", help="one cover: the fast path against the 25-step default"
+    )
+    p.add_argument(
+        "--skip-default",
+        action="store_true",
+        help="with --fast: leave out the (slow) default sampler, time only the fast rows",
+    )
     p.add_argument("--device", default=None, help="default: cuda, else mps, else cpu")
     p.add_argument("--dtype", choices=("float16", "bfloat16", "float32"), default=None)
     p.add_argument("--steps", type=int, default=None, help="default: 25 with --full, else 10")
@@ -47,8 +63,10 @@ def parse_args(argv=None):
         "--threads", type=int, default=None, help="torch CPU threads (1 on a shared machine)"
     )
     args = p.parse_args(argv)
-    args.steps = args.steps or (25 if args.full else 10)
-    args.size = args.size or (512 if args.full else 64)
+    args.steps = args.steps or (25 if args.full or args.fast else 10)
+    args.size = args.size or ((1024 if args.sdxl else 512) if args.full else 64)
+    if args.sdxl and not args.fast:
+        p.error("--sdxl times the fast path against the default: add --fast")
     if args.runs < 1 or args.steps < 1 or args.size < 64 or args.size % 8:
         p.error("--runs and --steps must be >= 1, --size a multiple of 8 >= 64")
     return args
@@ -182,6 +200,50 @@ def measure(gen, n: int, args, sync) -> dict:
     return result
 
 
+def compare_fast(folder: Path, device: str, dtype, args, sync) -> list[tuple[str, float, float]]:
+    """(label, wall s, CPU s) of one cover with the family's default sampler and with the fast
+    path, each after a one-step warm-up, loaded one after the other (one model in memory)."""
+    import gc
+
+    from diffusers import AutoencoderTiny
+
+    from albumcover.generator import CoverGenerator, FastPath
+    from tests.tiny_models import save_tiny_lora
+
+    lora = str(save_tiny_lora(folder, folder.parent / "lcm_lora"))  # stands in for the LCM-LoRA
+    taesd = folder.parent / "taesd"  # TAESD's architecture (AutoencoderTiny's defaults), random
+    AutoencoderTiny().save_pretrained(taesd)
+    samplers = [
+        ("default", None),
+        ("fast", FastPath(lora=lora)),
+        ("fast + tiny autoencoder", FastPath(lora=lora, vae=str(taesd))),
+    ]
+    rows = []
+    for label, fast in samplers[args.skip_default :]:
+        gen = CoverGenerator.from_pretrained(folder, device=device, dtype=dtype, fast=fast)
+        settings = gen.default_settings(width=args.size, height=args.size, seed=0)
+        if fast is None:
+            settings.steps = args.steps
+        warm = gen.default_settings(width=args.size, height=args.size, seed=0, steps=1)
+        gen.generate(PROMPT, warm)
+        wall, cpu = run_timed(
+            lambda gen=gen, settings=settings: gen.generate(PROMPT, settings), sync
+        )
+        passes = settings.steps * (2 if settings.guidance_scale > 1 else 1)
+        name = type(gen.pipeline.scheduler).__name__
+        rows.append(
+            (
+                f"{label}: {settings.steps} steps {name}, guidance {settings.guidance_scale:g} "
+                f"({passes} UNet passes)",
+                wall,
+                cpu,
+            )
+        )
+        del gen
+        gc.collect()
+    return rows
+
+
 def describe_device(device: str) -> str:
     import torch
 
@@ -197,7 +259,12 @@ def main(args) -> None:
     import transformers
 
     from albumcover.generator import CoverGenerator, pick_device
-    from tests.tiny_models import save_full_size_sd, save_tiny_sd
+    from tests.tiny_models import (
+        save_full_size_sd,
+        save_full_size_sdxl,
+        save_tiny_sd,
+        save_tiny_sdxl,
+    )
 
     # the stand-in tokenizer splits words into bytes, so the prompt overflows 77 tokens and both
     # libraries say so on every call; the padded length, hence the compute, is the same
@@ -216,17 +283,40 @@ def main(args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "sd"
         start = time.perf_counter()
-        if args.full:
-            save_full_size_sd(folder, safety_checker=not args.no_safety_checker, dtype=dtype)
+        checker = not args.no_safety_checker
+        if args.sdxl and args.full:
+            save_full_size_sdxl(folder, dtype=dtype)
+        elif args.sdxl:
+            save_tiny_sdxl(folder)
+        elif args.full:
+            save_full_size_sd(folder, safety_checker=checker, dtype=dtype)
         else:
-            save_tiny_sd(folder, safety_checker=not args.no_safety_checker)
+            save_tiny_sd(folder, safety_checker=checker)
         built = time.perf_counter() - start
-        print(f"built the {'SD 1.5' if args.full else 'tiny'} model in {built:.1f} s", flush=True)
+        family = "SDXL" if args.sdxl else "SD 1.5"
+        model = f"{family} architecture, random weights" if args.full else f"tiny random {family}"
+        print(f"built the {model} in {built:.1f} s", flush=True)
+        if args.fast:
+            rows = compare_fast(folder, device, dtype, args, sync)
+            print(
+                f"\n{model}; {describe_device(device)}, {dtype_name}; one {args.size}x{args.size} "
+                f"cover each, after a 1-step warm-up; torch {torch.__version__}, diffusers "
+                f"{diffusers.__version__}\n"
+            )
+            print("| sampler | wall s | CPU s |\n| --- | ---: | ---: |")
+            for label, wall, cpu in rows:
+                print(f"| {label} | {wall:.2f} | {cpu:.2f} |")
+            if not args.skip_default:
+                for label, wall, cpu in rows[1:]:
+                    print(
+                        f"| speed-up, {label.split(':')[0]} | {rows[0][1] / wall:.1f}x | "
+                        f"{rows[0][2] / cpu:.1f}x |"
+                    )
+            return
         first = time_first_cover(folder, device, dtype_name, args)
         gen = CoverGenerator.from_pretrained(folder, device=device, dtype=dtype)
         rows = {n: measure(gen, n, args, sync) for n in (1, 4)}
 
-    model = "SD 1.5 architecture, random weights" if args.full else "tiny random SD"
     checker = "no safety checker" if args.no_safety_checker else "with safety checker"
     print(
         f"\n{model}, {checker}; {describe_device(device)}, {dtype_name}; "

@@ -54,6 +54,9 @@ class AppServer:
             "GRADIO_TEMP_DIR": str(self.tmp_dir / "gradio"),
             "MPLCONFIGDIR": str(self.tmp_dir / "matplotlib"),
             "PYTHONUNBUFFERED": "1",
+            # the fast path is on by default without a GPU, and its LCM-LoRA is on the Hub:
+            # tests that want it pass ALBUMCOVER_FAST=1 with ALBUMCOVER_FAST_LORA=a local folder
+            "ALBUMCOVER_FAST": "0",
             **env,
         }
         command = [sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1"]

@@ -13,6 +13,9 @@ import pytest
 # test module loads a model, so servers started as subprocesses inherit it too.
 _CACHE = tempfile.mkdtemp(prefix="albumcover-test-cache-")
 os.environ["XDG_CACHE_HOME"] = _CACHE
+# Nothing from the Hub in tests: a Hub id is looked up in the (empty) local cache only, at once,
+# instead of five retries against an unreachable network (huggingface_hub reads this at import).
+os.environ["HF_HUB_OFFLINE"] = "1"
 atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -270,11 +270,11 @@ def test_captions_fit_the_text_encoder_given_by_tokenizer(built, library, tagger
     out = tmp_path / "counted"
     shutil.copytree(built[0], out)  # reuse the recorded tags: no tagging in this test
     build(out, library, taggers, count_tokens=count)
-    estimated, counted = read_rows(built[0]), read_rows(out)
+    uncounted, counted = read_rows(built[0]), read_rows(out)
     rows = counted["train"] + counted["validation"]
     assert rows and all(count(row["text"]) <= 77 for row in rows)
-    # the tiny tokenizer spends a token per byte, far more than the estimate: captions got cut
-    before = {r["source"]: r["text"] for r in estimated["train"] + estimated["validation"]}
+    # without a tokenizer nothing is cut; the tiny one spends a token per byte: captions got cut
+    before = {r["source"]: r["text"] for r in uncounted["train"] + uncounted["validation"]}
     assert any(before[row["source"]] != row["text"] for row in rows)
 
 

@@ -1,9 +1,14 @@
-"""What the token budget cuts is reported: fit_to_tokens, removed_parts, SongDescription.cut."""
+"""What the token budget cuts is reported: fit_text, removed_parts, SongDescription.cut."""
 
 import pytest
 
 from albumcover.generator import MAX_SEED, variation_seeds
-from albumcover.prompts import SongInfo, build_prompt, fit_to_tokens, removed_parts
+from albumcover.prompts import SongInfo, build_prompt, fit_text, removed_parts
+
+
+def fit_to_tokens(text, count, max_tokens):
+    fitted = fit_text(text, count, max_tokens)
+    return fitted.text, fitted.cut
 
 
 def words(text: str) -> int:

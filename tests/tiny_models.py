@@ -416,3 +416,22 @@ def save_full_size_sdxl(path, dtype=None) -> Path:
     GPU benchmarks; the stand-in tokenizers change no compute (prompts are padded to 77). Needs
     ~14 GB of memory to build in float32. The global torch RNG is left untouched."""
     return _save_sdxl(path, FULL_SIZE_SDXL, dtype)
+
+
+def save_tiny_taesd(path) -> Path:
+    """Write a tiny random ``AutoencoderTiny`` (the TAESD architecture: two blocks, so 32x32
+    latents decode to 64x64 like the tiny VAEs') to ``path``; return it. The global torch RNG is
+    left untouched."""
+    from diffusers import AutoencoderTiny
+
+    path = Path(path)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(SEED)
+        vae = AutoencoderTiny(
+            encoder_block_out_channels=(16, 16),
+            decoder_block_out_channels=(16, 16),
+            num_encoder_blocks=(1, 1),
+            num_decoder_blocks=(1, 1),
+        )
+    vae.save_pretrained(path)
+    return path

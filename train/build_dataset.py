@@ -33,6 +33,15 @@ from pathlib import Path
 import numpy as np
 
 from albumcover.files import check_writable_dir, write_atomic
+from albumcover.prompts import CLIP_MAX_TOKENS
+from albumcover.recipe import (
+    DEFAULT_TAGGER,
+    DEFAULT_THRESHOLD,
+    DEFAULT_TOP,
+    GENRE_TAGGER,
+    CaptionRecipe,
+    read_recipe,
+)
 from albumcover.songfile import SongTags, match_category, read_front_cover
 from train.library import (
     LibraryError,
@@ -47,7 +56,7 @@ logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation")
 CACHE_DIR = ".cache"
-GENRE_MODELS = ("MSD_musicnn", "MSD_vgg")  # the taggers with genre labels infer_category reads
+GENRE_MODELS = (GENRE_TAGGER, "MSD_vgg")  # the taggers with genre labels infer_category reads
 _IMAGE_NAME = re.compile(r"^[0-9a-f]{16}\.png$")  # the only images this builder writes (or deletes)
 _TEMP_NAME = re.compile(r"^\..+\.tmp$")  # write_atomic's temp files
 
@@ -233,12 +242,14 @@ def build_dataset(
     resolution: int = 512,
     validation_split: float = 0.1,
     seed: int = 0,
-    model: str = "MTT_musicnn",
-    genre_model: str = "MSD_musicnn",
+    model: str = DEFAULT_TAGGER,
+    genre_model: str = GENRE_TAGGER,
     style: str | None = None,
-    top: int = 5,
-    threshold: float = 0.1,
+    top: int = DEFAULT_TOP,
+    threshold: float = DEFAULT_THRESHOLD,
     count_tokens=None,
+    max_tokens: int = CLIP_MAX_TOKENS,
+    base_model: str | None = None,
     device: str | None = None,
     tagger=None,
     genre_tagger=None,
@@ -257,9 +268,11 @@ def build_dataset(
         seed: orders albums for the split; the same seed gives the same split.
         model, genre_model: tagger names; the genre tagger loads only when a track needs its
             category inferred. ``tagger`` / ``genre_tagger`` pass already loaded ones.
-        style, top, threshold, count_tokens: forwarded to describe_song; pass the counter of
-            the text encoder you will fine-tune (``--tokenizer``) so long captions are cut
-            exactly where the app cuts them, else the prompt builder's conservative estimate.
+        style, top, threshold, count_tokens, max_tokens: forwarded to describe_song; pass the
+            budget of the base model you will fine-tune (``--tokenizer``,
+            :func:`albumcover.families.load_budget`) so long captions are cut exactly where the
+            app cuts them; without a counter captions are not cut.
+        base_model: the model whose tokenizer counted (recorded in the caption recipe).
         progress: show a tqdm progress bar.
         num_workers: processes that decode tracks and compute their features while this one
             runs the taggers (:mod:`train.workers`); 0 does everything here. Same output.
@@ -320,6 +333,7 @@ def build_dataset(
                     top=top,
                     threshold=threshold,
                     count_tokens=count_tokens,
+                    max_tokens=max_tokens,
                 )
             except AudioError as e:
                 summary.skipped.append(Skipped(track.source, BAD_AUDIO, str(e)))
@@ -369,6 +383,15 @@ def build_dataset(
         rows[split_of[cover_id]].append(_row(track, description, cover_id, taggers.model))
     _write_dataset(output_dir, rows, render_png, summary)
     _write_card(output_dir, summary, taggers.model, style, resolution)
+    # How these captions were written travels with the data (and, via training, the model).
+    CaptionRecipe.for_style(
+        style,
+        caption_tagger=taggers.model,
+        genre_tagger=taggers.genre_model,
+        top=top,
+        threshold=threshold,
+        base_model=base_model,
+    ).save(output_dir)
     return summary
 
 
@@ -692,17 +715,11 @@ def _top_labels(scores: dict[str, float], top: int) -> list[str]:
 
 
 def load_token_counter(model: str):
-    """Token counter of a diffusers pipeline's tokenizer (its ``tokenizer/`` folder) or of a
-    plain tokenizer folder, for :func:`build_dataset`'s ``count_tokens``."""
-    from transformers import AutoTokenizer
+    """Token counter of a base model's tokenizer(s) (a diffusers pipeline: both of SDXL's) or
+    of a plain tokenizer folder, for :func:`build_dataset`'s ``count_tokens``."""
+    from albumcover.families import load_budget
 
-    from albumcover.prompts import token_counter
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(model, subfolder="tokenizer")
-    except (OSError, ValueError):  # not a pipeline: a tokenizer folder or repo itself
-        tokenizer = AutoTokenizer.from_pretrained(model)
-    return token_counter(tokenizer)
+    return load_budget(model).count
 
 
 def parse_args(input_args: Sequence[str] | None = None) -> argparse.Namespace:
@@ -724,24 +741,30 @@ def parse_args(input_args: Sequence[str] | None = None) -> argparse.Namespace:
         "--validation_split", type=float, default=0.1, help="fraction of albums held out"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the album split")
-    parser.add_argument("--model", default="MTT_musicnn", help="tagger for the prompt tags")
+    parser.add_argument("--model", default=DEFAULT_TAGGER, help="tagger for the prompt tags")
     parser.add_argument(
         "--genre_model",
-        default="MSD_musicnn",
+        default=GENRE_TAGGER,
         choices=GENRE_MODELS,
         help="tagger that infers a category when the file has no usable genre",
     )
     parser.add_argument("--style", default=None, help="prompt style (albumcover.prompts.STYLES)")
-    parser.add_argument("--top", type=int, default=5, help="at most this many tags per prompt")
     parser.add_argument(
-        "--threshold", type=float, default=0.1, help="minimum mean score of a prompt tag"
+        "--top", type=int, default=DEFAULT_TOP, help="at most this many tags per prompt"
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD,
+        help="minimum mean score of a prompt tag",
     )
     parser.add_argument(
         "--tokenizer",
         default=None,
         metavar="MODEL",
-        help="count prompt tokens with this pipeline's tokenizer (Hub id or folder, e.g. the "
-        "base model you fine-tune) instead of the conservative built-in estimate",
+        help="count prompt tokens with this base model's tokenizer(s) (Hub id or folder, e.g. "
+        "the model you fine-tune; default: the base model of the dataset's caption recipe, "
+        "else captions are not cut)",
     )
     parser.add_argument("--device", default=None, help="torch device for the taggers")
     parser.add_argument(
@@ -822,13 +845,24 @@ def parse_args(input_args: Sequence[str] | None = None) -> argparse.Namespace:
 def main(args: argparse.Namespace) -> int:
     """Build (and optionally push) the dataset; returns the process exit code."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    count_tokens = None
-    if args.tokenizer:
+    from albumcover.families import load_budget
+    from albumcover.recipe import RecipeError
+
+    count_tokens, max_tokens, tokenizer = None, CLIP_MAX_TOKENS, args.tokenizer
+    if tokenizer is None and args.output_dir.is_dir():  # a rebuild counts as the first build did
         try:
-            count_tokens = load_token_counter(args.tokenizer)
-        except (OSError, ValueError) as e:  # no such folder or repo, not a tokenizer, offline
-            print(f"error: cannot load a tokenizer from {args.tokenizer!r}: {e}", file=sys.stderr)
+            previous = read_recipe(args.output_dir)
+        except RecipeError as e:
+            print(f"error: {e}", file=sys.stderr)
             return 1
+        tokenizer = previous.base_model if previous is not None else None
+    if tokenizer:
+        try:
+            budget = load_budget(tokenizer)
+        except (OSError, ValueError) as e:  # no such folder or repo, not a tokenizer, offline
+            print(f"error: cannot load a tokenizer from {tokenizer!r}: {e}", file=sys.stderr)
+            return 1
+        count_tokens, max_tokens = budget.count, budget.max_tokens
     try:
         summary = build_dataset(
             args.output_dir,
@@ -843,6 +877,8 @@ def main(args: argparse.Namespace) -> int:
             top=args.top,
             threshold=args.threshold,
             count_tokens=count_tokens,
+            max_tokens=max_tokens,
+            base_model=tokenizer,
             device=args.device,
             progress=not args.no_progress,
             num_workers=args.num_workers,

@@ -1,0 +1,95 @@
+"""Serving other families and the fast path: ``python -m albumcover cover`` on a tiny SDXL, a
+single-file checkpoint and the LCM fast path; the app started with ``ALBUMCOVER_FAST=1``."""
+
+import pytest
+from gradio_client import Client
+from PIL import Image
+
+from albumcover.cli import main
+from tests.app_server import AppServer
+from tests.single_file import save_single_file
+from tests.tiny_models import IMAGE_SIZE, save_tiny_lora, save_tiny_sd, save_tiny_sdxl
+
+SMALL = ["--size", str(IMAGE_SIZE), "--n", "1", "--seed", "5", "--category", "rock"]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("serving")
+    sd, sdxl = save_tiny_sd(root / "sd"), save_tiny_sdxl(root / "sdxl")
+    return {
+        "sd": sd,
+        "sdxl": sdxl,
+        "sdxl_file": save_single_file(sdxl, root / "files" / "sdxl.safetensors"),
+        "lora": save_tiny_lora(sd, root / "lcm"),
+    }
+
+
+def pngs(folder) -> list:
+    return sorted(folder.glob("*.png"))
+
+
+def test_cli_paints_with_sdxl_and_a_single_file(models, clip_path, tmp_path, capsys):
+    for name, extra in (("sdxl", []), ("sdxl_file", ["--config", str(models["sdxl"])])):
+        out = tmp_path / name
+        args = ["cover", str(clip_path), "--model", str(models[name]), *extra, *SMALL]
+        assert main([*args, "--steps", "2", "--out", str(out)]) == 0, capsys.readouterr().err
+        (png,) = pngs(out)
+        assert png.name.endswith("-5.png")
+        with Image.open(png) as image:
+            assert image.size == (IMAGE_SIZE, IMAGE_SIZE)
+
+
+def test_cli_fast_path(models, clip_path, tmp_path, capsys):
+    out = tmp_path / "fast"
+    args = ["cover", str(clip_path), "--model", str(models["sd"]), *SMALL, "--out", str(out)]
+    assert main([*args, "--fast", "--fast-lora", str(models["lora"])]) == 0
+    assert len(pngs(out)) == 1
+    # a missing LCM-LoRA is a load error naming it, before any song is tagged
+    missing = str(tmp_path / "no-lora")
+    assert main([*args, "--fast", "--fast-lora", missing]) == 1
+    assert "cannot load LoRA" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--fast-lora", "x"], "--fast-lora only applies with --fast"),
+        (["--fast-vae", "x"], "--fast-vae only applies with --fast"),
+        (["--config", "x"], "--config only applies to a single-file --model"),
+    ],
+)
+def test_cli_bad_family_flags_exit_2(models, clip_path, extra, message, capsys):
+    args = ["cover", str(clip_path), "--model", str(models["sd"]), "--prompt-only", *extra]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_says_what_it_cut_from_a_long_prompt(models, clip_path, tmp_path, capsys):
+    prompt = ", ".join(f"word{i}" for i in range(60))
+    args = ["cover", str(clip_path), "--model", str(models["sd"]), *SMALL, "--steps", "1"]
+    assert main([*args, "--prompt", prompt, "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "--prompt is longer than the model reads (77 tokens); ignored: " in err
+    assert "word59" in err
+
+
+def test_the_app_with_the_fast_path(models, tmp_path, clip_path):
+    env = dict(
+        ALBUMCOVER_MODEL=str(models["sd"]),
+        ALBUMCOVER_FAST="1",
+        ALBUMCOVER_FAST_LORA=str(models["lora"]),
+        ALBUMCOVER_IMAGE_SIZE=str(IMAGE_SIZE),
+    )
+    with AppServer(tmp_path, **env) as server:
+        client = Client(server.wait(), verbose=False, download_files=tmp_path / "downloads")
+        props = {
+            c["props"].get("elem_id"): c["props"]
+            for c in client.config["components"]
+            if c["props"].get("elem_id")
+        }
+        assert props["steps"]["value"] == 4  # the fast path's steps are the UI's default
+        assert props["width"]["maximum"] == 1024 and props["width"]["value"] == IMAGE_SIZE
+        gallery = client.predict("cover album of rock song", num_images=1, api_name="/generate")
+        assert len(gallery) == 1
+        assert "fast path (4 steps)" in server.log()
