@@ -20,7 +20,7 @@ VERMIN := .venv/bin/vermin -t=3.10- --violations --eval-annotations --no-tips -q
 test: setup-dev
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	$(VERMIN) albumcover train tests benchmarks app.py
+	$(VERMIN) albumcover train tests benchmarks *.py
 	$(PY) -m pytest $(ARGS)
 
 format: setup-dev
@@ -28,4 +28,4 @@ format: setup-dev
 	.venv/bin/ruff format .
 
 bench: setup-dev
-	$(PY) benchmarks/bench_tagger.py
+	$(PY) -m benchmarks.bench_tagger

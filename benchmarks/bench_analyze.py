@@ -1,6 +1,6 @@
 """Analyze latency: what the app's Analyze button costs for a 3-minute song, against one network.
 
-    .venv/bin/python benchmarks/bench_analyze.py [--runs 5] [--dtype auto|fp32|bf16]
+    .venv/bin/python -m benchmarks.bench_analyze [--runs 5] [--dtype auto|fp32|bf16]
 
 Analyze calls :func:`albumcover.pipeline.describe_song` with the app's two taggers (MTT_musicnn
 for the prompt's tags, MSD_musicnn for the genre when the user gives no category): one decode,
@@ -14,16 +14,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).parent))
-
-from bench_tagger import CLIP, make_song  # noqa: E402
+from benchmarks.bench_tagger import CLIP, make_song
 
 
 def timed(fn) -> tuple[float, float]:

@@ -1,6 +1,6 @@
 """Dataset builder throughput: tracks per second, tagging included, against --num_workers.
 
-    .venv/bin/python benchmarks/bench_dataset.py --tracks 24 [--num_workers 0,1,2,16]
+    .venv/bin/python -m benchmarks.bench_dataset --tracks 24 [--num_workers 0,1,2,16]
 
 Writes a library of N copies of the shared 30 s clip (mp3, tagged, a cover embedded; two tracks
 per album) into a temp folder, builds the dataset from scratch (every track decoded and tagged)

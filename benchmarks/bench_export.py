@@ -2,8 +2,8 @@
 JPEG), the distributor check, and embedding into a song; each against a bare-Pillow reference
 in the same run (what the same step costs without fitting, contrast, colour management).
 
-    .venv/bin/python benchmarks/bench_export.py                  # CPU
-    .venv/bin/python benchmarks/bench_export.py --upscaler MODEL # + the diffusers x4 on a GPU
+    .venv/bin/python -m benchmarks.bench_export                  # CPU
+    .venv/bin/python -m benchmarks.bench_export --upscaler MODEL # + the diffusers x4 on a GPU
 
 Targets (issue 8): lettering under 0.3 s, the whole CPU export under 1 s. Each figure is the
 median of ``--runs`` runs after a warm-up, wall and CPU seconds (on a shared machine wall time
@@ -19,13 +19,11 @@ import platform
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 CLIP = ROOT.parent / "shared" / "audio" / "TRWJAZW128F42760DD_test.mp3"
 
 

@@ -6,7 +6,7 @@ of the real shapes (64 px, batch 128, default widths; prompts of 15-30 words ove
 vocabulary, 24 categories). CPU always, CUDA when present (fp32 and bf16 autocast). Prints a
 markdown table.
 
-    .venv/bin/python benchmarks/bench_gan.py [--steps 5] [--batch 128] [--threads N]
+    .venv/bin/python -m benchmarks.bench_gan [--steps 5] [--batch 128] [--threads N]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Writing a cover into a song file: embed_cover per container, against ffmpeg doing the same.
 
-    .venv/bin/python benchmarks/bench_songfile.py --seconds 180 --repeat 5
+    .venv/bin/python -m benchmarks.bench_songfile --seconds 180 --repeat 5
 
 Encodes ``--seconds`` of the shared clip (looped) into every container, makes a 3000 x 3000
 JPEG cover (noise over a gradient, so it is as large as a real export: a few MB), and times
@@ -19,13 +19,11 @@ import platform
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 CLIP = ROOT.parent / "shared" / "audio" / "TRWJAZW128F42760DD_test.mp3"
 CODECS = {
     ".mp3": ["-c:a", "libmp3lame", "-b:a", "256k"],

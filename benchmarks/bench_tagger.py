@@ -8,7 +8,7 @@ benchmarks/README.md) it measures, in the same run, the original's stock extract
 one persistent TF session, a fresh process, and whether the top-10 tags agree. Prints a
 markdown table.
 
-    .venv/bin/python benchmarks/bench_tagger.py [--bf16] [--reference-python PYTHON]
+    .venv/bin/python -m benchmarks.bench_tagger [--bf16] [--reference-python PYTHON]
 """
 
 from __future__ import annotations
@@ -374,10 +374,8 @@ def floor_table(args, patches, with_reference: bool) -> None:
     import numpy as np
     import torch
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    from gemm_peak import all_peaks, best
-
     from albumcover.tagger import Tagger
+    from benchmarks.gemm_peak import all_peaks, best
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -9,7 +9,7 @@ wall time and per CPU-second (on a shared machine the second is the steadier fig
   removed from its environment (only there: OpenBLAS then picks its own kernel for this CPU),
 - torch bf16 ``matmul`` (oneDNN with AVX512_BF16/AMX), where the CPU has it natively.
 
-    .venv/bin/python benchmarks/gemm_peak.py [--threads N]
+    .venv/bin/python -m benchmarks.gemm_peak [--threads N]
 """
 
 from __future__ import annotations
@@ -65,14 +65,14 @@ def openblas_peak(threads: int = 0) -> tuple[float, float]:
     if threads:
         env["OPENBLAS_NUM_THREADS"] = str(threads)
     code = (
-        "import json, numpy as np, sys; sys.path.insert(0, sys.argv[1]); "
-        "from gemm_peak import best_rate, SIZE as n; "
+        "import json, numpy as np; "
+        "from benchmarks.gemm_peak import best_rate, SIZE as n; "
         "a = np.random.rand(n, n).astype(np.float32); b = np.random.rand(n, n).astype(np.float32); "
         "print(json.dumps(best_rate(lambda: a @ b, 2.0 * n**3)))"
     )
-    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # -c imports from cwd
     out = subprocess.run(
-        [sys.executable, "-c", code, here], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, check=True
     )
     return tuple(json.loads(out.stdout.strip().splitlines()[-1]))
 
