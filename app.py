@@ -320,6 +320,7 @@ def build_demo(
                 prompt,
                 generator,
                 settings,
+                allow_empty_prompt=recipe.unconditional,
                 progress=lambda step, total: progress((step, total), desc="painting", unit="steps"),
             )
         except (GeneratorError, ValueError) as e:
@@ -339,7 +340,7 @@ def build_demo(
         progress=gr.Progress(),
     ):
         prompt = _check_field("prompt", prompt, MAX_PROMPT_CHARS)
-        if not prompt:
+        if not prompt and not recipe.unconditional:
             raise _error("The prompt is empty: press Analyze to write one, or type your own.")
         if not loaded:
             raise _error(
@@ -385,6 +386,11 @@ def build_demo(
             )
         for note in notes:
             gr.Markdown(f"**Note:** {note}")
+        if recipe.unconditional:
+            gr.Markdown(
+                "**Note:** this model was fine-tuned without captions (caption mode `none`): "
+                "Analyze leaves the prompt empty and Generate paints from nothing but the model."
+            )
         with gr.Row():
             with gr.Column():
                 audio = gr.Audio(type="filepath", sources=["upload"], label="Song", elem_id="song")

@@ -509,7 +509,9 @@ def run_cover(args: argparse.Namespace) -> int:
         if generator is None:
             continue
         try:
-            covers = make_covers(prompt, generator, settings)
+            covers = make_covers(
+                prompt, generator, settings, allow_empty_prompt=recipe.unconditional
+            )
         except (GeneratorError, ValueError) as e:
             print(f"{PROG} cover: {path}: {e}", file=sys.stderr)
             status = 1

@@ -164,8 +164,12 @@ def make_covers(
     generator: CoverGenerator,
     settings: GenerationSettings | None = None,
     progress: Callable[[int, int], None] | None = None,
+    allow_empty_prompt: bool = False,
 ) -> list[Cover]:
     """Paint covers for a described song, or for a (user-edited) prompt.
+
+    ``allow_empty_prompt``: paint an empty prompt, for a model fine-tuned on empty captions
+    (its recipe's ``caption_mode`` is ``none``: :attr:`CaptionRecipe.unconditional`).
 
     Returns ``settings.num_images`` covers, each a PIL image with the seed that reproduces it.
     """
@@ -176,4 +180,9 @@ def make_covers(
         if isinstance(description_or_prompt, SongDescription)
         else description_or_prompt
     )
-    return generator.generate(prompt, settings or GenerationSettings(), progress=progress)
+    return generator.generate(
+        prompt,
+        settings or GenerationSettings(),
+        progress=progress,
+        allow_empty_prompt=allow_empty_prompt,
+    )

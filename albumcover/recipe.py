@@ -82,6 +82,11 @@ class CaptionRecipe:
             return CATEGORY_CAPTION.format(category=category.strip() or "a")
         return ""
 
+    @property
+    def unconditional(self) -> bool:
+        """True for a model fine-tuned on empty captions: it is served an empty prompt."""
+        return self.caption_mode == "none"
+
     def with_base_model(self, base_model: str | None) -> CaptionRecipe:
         return replace(self, base_model=base_model)
 

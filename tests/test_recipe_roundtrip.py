@@ -168,3 +168,33 @@ def test_the_app_refuses_a_tagger_that_contradicts_the_recipe(servers):
     with pytest.raises(RuntimeError, match="exited") as failed:
         servers[1].wait()
     assert "caption tagger 'MTT_musicnn'" in str(failed.value)
+
+
+@pytest.fixture(scope="module")
+def unconditional(tmp_path_factory):
+    """A model fine-tuned on empty captions: its recipe's caption mode is ``none``."""
+    from tests.tiny_models import save_tiny_sd
+
+    model = save_tiny_sd(tmp_path_factory.mktemp("unconditional") / "model")
+    CaptionRecipe(caption_mode="none").save(model)
+    return model
+
+
+def test_an_unconditional_model_is_served_an_empty_prompt(unconditional, clip_path, tmp_path):
+    with AppServer(
+        tmp_path, ALBUMCOVER_MODEL=str(unconditional), ALBUMCOVER_IMAGE_SIZE=str(IMAGE_SIZE)
+    ) as server:
+        client = Client(server.wait(), verbose=False, download_files=tmp_path / "downloads")
+        _, prompt, _, _ = client.predict(
+            handle_file(clip_path), *SONG.values(), "rock", api_name="/analyze"
+        )
+        assert prompt == ""  # what its captions were
+        gallery = client.predict("", steps=1, num_images=1, api_name="/generate")
+        assert len(gallery) == 1
+
+
+def test_the_cli_paints_an_unconditional_model(unconditional, clip_path, tmp_path, capsys):
+    args = ["cover", str(clip_path), "--model", str(unconditional), "--n", "1", "--seed", "5"]
+    args += ["--steps", "1", "--size", str(IMAGE_SIZE), "--out", str(tmp_path), "--device", "cpu"]
+    assert cli_main(args) == 0, capsys.readouterr().err
+    assert (tmp_path / f"{clip_path.stem}-5.png").is_file()
