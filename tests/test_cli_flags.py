@@ -146,9 +146,12 @@ def test_a_prompt_over_the_token_budget_is_told_what_was_cut(clip_path, tiny_mod
     assert (tmp_path / f"{clip_path.stem}-3.png").is_file()
 
 
-def test_a_written_prompt_shortened_to_the_budget_says_what_it_left_out(clip_path, capsys):
+def test_a_written_prompt_shortened_to_the_budget_says_what_it_left_out(
+    clip_path, tiny_model, capsys
+):
     title = "The Longest Night Drive " + " ".join(f"Verse{i}" for i in range(40))
     argv = ["cover", str(clip_path), "--prompt-only", "--category", "jazz", "--title", title]
+    argv += ["--model", str(tiny_model)]  # its tokenizer counts the budget
     assert main(argv) == 0
     prompt_line, note = capsys.readouterr().out.splitlines()
     assert "Verse39" not in prompt_line

@@ -73,8 +73,13 @@ def output(tmp_path) -> Path:
 def test_a_refused_push_keeps_the_output_and_never_shows_the_token(
     hub, output, monkeypatch, tmp_path
 ):
+    from huggingface_hub import constants
+
     monkeypatch.setenv("HF_TOKEN", SECRET)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    # the suite runs offline (conftest), read by huggingface_hub at import: this test's only
+    # network is the fake Hub on 127.0.0.1
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     before = snapshot(output)
     with pytest.raises(PushError) as error:
         push_folder(output, "someone/covers", endpoint=hub)

@@ -360,6 +360,7 @@ def build_dataset(
             "style": style,
             "top": top,
             "threshold": threshold,
+            "base_model": base_model,
         }
         write_shard(
             output_dir,
@@ -383,16 +384,25 @@ def build_dataset(
         rows[split_of[cover_id]].append(_row(track, description, cover_id, taggers.model))
     _write_dataset(output_dir, rows, render_png, summary)
     _write_card(output_dir, summary, taggers.model, style, resolution)
-    # How these captions were written travels with the data (and, via training, the model).
-    CaptionRecipe.for_style(
+    caption_recipe(style, taggers.model, taggers.genre_model, top, threshold, base_model).save(
+        output_dir
+    )
+    return summary
+
+
+def caption_recipe(
+    style: str, model: str, genre_model: str, top: int, threshold: float, base_model: str | None
+) -> CaptionRecipe:
+    """How a build's captions were written: it travels with the data (and, through training,
+    with the model), so the app prompts the model the same way."""
+    return CaptionRecipe.for_style(
         style,
-        caption_tagger=taggers.model,
-        genre_tagger=taggers.genre_model,
+        caption_tagger=model,
+        genre_tagger=genre_model,
         top=top,
         threshold=threshold,
         base_model=base_model,
-    ).save(output_dir)
-    return summary
+    )
 
 
 def push_to_hub(

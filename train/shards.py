@@ -216,6 +216,7 @@ def merge_shards(output_dir: str | Path, shard_dirs: Sequence[str | Path]):
         _split_covers,
         _write_card,
         _write_dataset,
+        caption_recipe,
     )
 
     output_dir = Path(output_dir)
@@ -246,6 +247,15 @@ def merge_shards(output_dir: str | Path, shard_dirs: Sequence[str | Path]):
         by_split[split_of[row["file_name"][: -len(".png")]]].append(row)
     _write_dataset(output_dir, by_split, lambda c: (png_of[c] / f"{c}.png").read_bytes(), summary)
     _write_card(output_dir, summary, options["model"], options["style"], options["resolution"])
+    recipe = caption_recipe(
+        options["style"],
+        options["model"],
+        options["genre_model"],
+        options["top"],
+        options["threshold"],
+        options.get("base_model"),
+    )
+    recipe.save(output_dir)
     return summary
 
 
