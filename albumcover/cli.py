@@ -14,6 +14,9 @@ import logging
 import math
 import sys
 
+from .argtypes import choice as _choice
+from .argtypes import float_in as _float_in
+from .argtypes import int_in as _int_at_least
 from .release import (
     _album_release,
     _releasing,
@@ -26,52 +29,6 @@ from .release import (
 from .tagger import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, MODELS
 
 PROG = "albumcover"
-
-
-def _int_at_least(minimum: int, maximum: int | None = None, multiple: int = 1):
-    """An argparse ``type``: the flag's text as an integer in [minimum, maximum] (no upper bound
-    when None), a multiple of ``multiple``. argparse names the flag in the message."""
-    rule = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
-    rule += f", a multiple of {multiple}" if multiple > 1 else ""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError as e:
-            raise argparse.ArgumentTypeError(f"not an integer ({rule}): {text!r}") from e
-        if value < minimum or (maximum is not None and value > maximum) or value % multiple:
-            raise argparse.ArgumentTypeError(f"must be {rule}, got {value}")
-        return value
-
-    return parse
-
-
-def _float_in(minimum: float, maximum: float):
-    """An argparse ``type``: a finite number in [minimum, maximum] (no NaN, no infinity)."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value) or not minimum <= value <= maximum:
-            raise argparse.ArgumentTypeError(
-                f"must be a number from {minimum:g} to {maximum:g}, got {text!r}"
-            )
-        return value
-
-    return parse
-
-
-def _choice(choices):
-    """An argparse ``type`` for a text flag with fixed values; "" (the default) is allowed."""
-
-    def parse(text: str) -> str:
-        if text and text not in choices:
-            raise argparse.ArgumentTypeError(f"must be one of {', '.join(choices)}, got {text!r}")
-        return text
-
-    return parse
 
 
 _positive_int = _int_at_least(1)

@@ -13,34 +13,10 @@ from pathlib import Path
 PROG = "albumcover"
 
 
-def _export_size(text: str) -> int:
-    from .export import MAX_EXPORT_SIZE, MIN_EXPORT_SIZE
-
-    try:
-        value = int(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"not a whole number of pixels: {text!r}") from e
-    if not MIN_EXPORT_SIZE <= value <= MAX_EXPORT_SIZE:
-        raise argparse.ArgumentTypeError(
-            f"must be in [{MIN_EXPORT_SIZE}, {MAX_EXPORT_SIZE}] pixels, got {value}"
-        )
-    return value
-
-
-def _megabytes(text: str) -> float:
-    import math
-
-    try:
-        value = float(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"not a number of megabytes: {text!r}") from e
-    if not math.isfinite(value) or not 0.1 <= value <= 1000:
-        raise argparse.ArgumentTypeError(f"must be between 0.1 and 1000 MB, got {text}")
-    return value
-
-
 def add_release_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``cover`` flags that turn a painting into a release: export, lettering, embedding."""
+    from .argtypes import float_in, int_in
+    from .export import MAX_EXPORT_SIZE, MIN_EXPORT_SIZE
     from .fonts import FONT_NAMES
     from .lettering import LAYOUTS
 
@@ -56,11 +32,15 @@ def add_release_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--color", default="auto", help="text colour: auto, #rrggbb or a name")
     group.add_argument("--export", action="store_true", help="export without --letter/--embed")
     group.add_argument(
-        "--export-size", type=_export_size, default=None, metavar="PX", help="default 3000"
+        "--export-size",
+        type=int_in(MIN_EXPORT_SIZE, MAX_EXPORT_SIZE),
+        default=None,
+        metavar="PX",
+        help="default 3000",
     )
     group.add_argument("--format", default=None, choices=("jpeg", "png"), help="default: jpeg")
     group.add_argument(
-        "--max-mb", type=_megabytes, default=10.0, help="export size limit (default 10)"
+        "--max-mb", type=float_in(0.1, 1000), default=10.0, help="export size limit (default 10)"
     )
     group.add_argument("--embed", action="store_true", help="also write the song with its cover")
     group.add_argument(
@@ -228,6 +208,8 @@ def run_release_only(args, songs) -> int:
 
 
 def add_check_parser(subparsers) -> argparse.ArgumentParser:
+    from .argtypes import float_in
+
     parser = subparsers.add_parser(
         "check",
         help="check cover files against what distributors refuse",
@@ -237,7 +219,7 @@ def add_check_parser(subparsers) -> argparse.ArgumentParser:
         "when every file passes.",
     )
     parser.add_argument("covers", nargs="+", metavar="COVER")
-    parser.add_argument("--max-mb", type=_megabytes, default=10.0, help="default 10")
+    parser.add_argument("--max-mb", type=float_in(0.1, 1000), default=10.0, help="default 10")
     parser.add_argument(
         "--text", default=None, help="the lettering on the covers (default: read from the file)"
     )
