@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from benchmarks.bench_tagger import CLIP, make_song
+from benchmarks.machine import describe
 
 
 def timed(fn) -> tuple[float, float]:
@@ -71,7 +72,7 @@ def main() -> None:
     one = best["one network (MTT_musicnn on the patches)"]
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
-        f"Machine: {os.cpu_count()} cores, torch {torch.__version__} "
+        f"Machine: {describe()}; torch {torch.__version__} "
         f"({torch.get_num_threads()} threads), taggers in {tagger.dtype} ({tagger.engine}), "
         f"load average {load}; {len(patches)} patches, best of {args.runs} alternating rounds\n"
     )

@@ -106,7 +106,9 @@ def main() -> None:
             assert summary.total_rows == args.tracks, summary.format()
             runs.append((label, seconds, cpu, summary))
 
-    cpu = platform.processor() or platform.machine()
+    from benchmarks.machine import describe
+
+    cpu = describe()
     device = args.device or "cpu"
     print(
         f"\nMachine: {platform.system()} {cpu}, {os.cpu_count()} CPUs, "

@@ -23,23 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.machine import describe
+
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT.parent / "shared" / "audio" / "TRWJAZW128F42760DD_test.mp3"
-
-
-def cpu_flags() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "?"
-    model = next(
-        (ln.split(":", 1)[1].strip() for ln in text.splitlines() if "model name" in ln), ""
-    )
-    flags = next(
-        (ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), []
-    )
-    simd = [f for f in flags if f in ("avx2", "fma") or f.startswith("avx512")]
-    return f"{model}; {' '.join(simd)}"
 
 
 def timed(fn, runs: int):
@@ -175,7 +162,7 @@ def main(argv=None) -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    print(f"machine: {platform.machine()} {cpu_flags()}")
+    print(f"machine: {describe()}")
     print(
         f"python {platform.python_version()}, export {args.size} px, median of {args.runs} runs\n"
     )

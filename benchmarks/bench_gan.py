@@ -12,7 +12,6 @@ markdown table.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
 import numpy as np
@@ -84,13 +83,15 @@ def time_case(condition: str, device: str, amp: str, args) -> tuple[float, float
 def main(args) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
+    from benchmarks.machine import describe
+
     cases = [("cpu", "no")]
     if torch.cuda.is_available() and not args.cpu_only:
         cases += [("cuda", "no"), ("cuda", "bf16")]
     print(
         f"GAN training step, {args.resolution} px, batch {args.batch}, default widths "
         f"(ngf=ndf=64, z=100, embed=64); torch {torch.__version__}, "
-        f"{torch.get_num_threads()} CPU threads, {platform.processor() or platform.machine()}"
+        f"{torch.get_num_threads()} CPU threads, {describe()}"
         + (f", {torch.cuda.get_device_name()}" if len(cases) > 1 else "")
     )
     print()

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -249,8 +248,9 @@ def describe_device(device: str) -> str:
 
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(device)
-    cpu = platform.processor() or platform.machine()
-    return f"{device} ({cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
+    from benchmarks.machine import describe
+
+    return f"{device} ({describe()}; {torch.get_num_threads()} torch threads)"
 
 
 def main(args) -> None:

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+from benchmarks.machine import describe
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT.parent / "shared" / "audio" / "TRWJAZW128F42760DD_test.mp3"
@@ -122,7 +123,7 @@ def main(args) -> int:
                 f"server env {env or 'as the app sets it'}",
                 flush=True,
             )
-            print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores\n")
+            print(f"{describe()}\n")
             print("| round | wall s | server CPU s | RSS MB | growth | threads | cache files |")
             print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
             before = rss_mb(pid)

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import statistics
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.machine import describe
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT.parent / "shared" / "audio" / "TRWJAZW128F42760DD_test.mp3"
@@ -83,7 +84,7 @@ def main() -> None:
         cover = tmp / "cover.jpg"
         make_cover(cover, args.cover_size)
         print(
-            f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
+            f"{describe()}; "
             f"{args.seconds:.0f} s songs; cover {args.cover_size} px JPEG, "
             f"{cover.stat().st_size / 1e6:.2f} MB; median of {args.repeat}\n"
         )

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -207,22 +206,13 @@ def run_reference(args, song: Path, patches_file: Path, folder: Path) -> dict:
 
 
 def machine(threads: int) -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
     import torch
+
+    from benchmarks.machine import describe
 
     if threads:
         torch.set_num_threads(threads)
-    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (
-        f"{model}, {os.cpu_count()} cores, torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads), load average {load} (1/5/15 min)"
-    )
+    return f"{describe()}; torch {torch.__version__} ({torch.get_num_threads()} threads)"
 
 
 def agreement(ours: list[str], theirs: list[str] | None) -> str:

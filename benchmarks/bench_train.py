@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.machine import describe
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -141,12 +141,7 @@ def describe_machine(threads: int) -> str:
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         return f"{props.name} ({props.total_memory / 2**30:.0f} GiB), torch {torch.__version__}"
-    load = os.getloadavg()[0]  # other jobs on a shared VM slow every step down
-    return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores "
-        f"(torch threads {threads}, load average {load:.1f}), "
-        f"torch {torch.__version__}"
-    )
+    return f"{describe()} (torch threads {threads}), torch {torch.__version__}"
 
 
 def main() -> None:
