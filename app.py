@@ -65,7 +65,13 @@ from albumcover.generator import (
     gpu_seconds,
 )
 from albumcover.pipeline import describe_song, make_covers
-from albumcover.prompts import CATEGORIES, DEFAULT_NEGATIVE_PROMPT, STYLES, SongInfo
+from albumcover.prompts import (
+    CATEGORIES,
+    CLIP_MAX_TOKENS,
+    DEFAULT_NEGATIVE_PROMPT,
+    STYLES,
+    SongInfo,
+)
 from albumcover.recipe import (
     DEFAULT_RECIPE,
     CaptionRecipe,
@@ -259,7 +265,7 @@ def build_demo(
     used and every style is offered); ``notes`` are start-up warnings shown on the page."""
     loaded = isinstance(generator, CoverGenerator)
     count_tokens = generator.count_tokens if loaded else None
-    max_tokens = generator.max_tokens if loaded else 77
+    max_tokens = generator.max_tokens if loaded else CLIP_MAX_TOKENS
     defaults = generator.default_settings() if loaded else GenerationSettings()
     image_size = image_size or defaults.width
     max_ui_size = max(generator.family.max_size if loaded else 1024, image_size)

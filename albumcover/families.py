@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .prompts import token_counter
+
 log = logging.getLogger(__name__)
 
 CLIP_TOKENS = 77  # CLIP's context: 75 tokens of text between <|startoftext|> and <|endoftext|>
@@ -171,13 +173,6 @@ class PromptBudget:
     tokenizers: tuple[str, ...]
 
 
-def _counter(tokenizer) -> Callable[[str], int]:
-    def count(text: str) -> int:
-        return len(tokenizer(text, truncation=False, verbose=False).input_ids)
-
-    return count
-
-
 def _is_clip(tokenizer) -> bool:
     return "CLIP" in type(tokenizer).__name__
 
@@ -204,7 +199,7 @@ def budget_from_tokenizers(
     limit = text_tokens or min(limits)
     if limit > 100_000:  # a tokenizer without a real limit ("1e30"): T5's usual 512
         limit = 512
-    counters = [_counter(tok) for tok in binding.values()]
+    counters = [token_counter(tok) for tok in binding.values()]
 
     def count(text: str) -> int:
         return max(c(text) for c in counters)

@@ -24,7 +24,6 @@ from train.build_dataset import (
     NO_COVER,
     PushError,
     build_dataset,
-    load_token_counter,
     main,
     parse_args,
     push_to_hub,
@@ -266,7 +265,9 @@ def test_captions_fit_the_text_encoder_given_by_tokenizer(built, library, tagger
     from tests.tiny_models import save_tiny_sd
 
     model = save_tiny_sd(tmp_path / "sd")
-    count = load_token_counter(str(model))  # the pipeline folder's tokenizer/ subfolder
+    from albumcover.families import load_budget
+
+    count = load_budget(str(model)).count  # the pipeline folder's tokenizer/ subfolder
     out = tmp_path / "counted"
     shutil.copytree(built[0], out)  # reuse the recorded tags: no tagging in this test
     build(out, library, taggers, count_tokens=count)

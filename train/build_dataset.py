@@ -724,14 +724,6 @@ def _top_labels(scores: dict[str, float], top: int) -> list[str]:
     return sorted(scores, key=lambda label: -scores[label])[:top]
 
 
-def load_token_counter(model: str):
-    """Token counter of a base model's tokenizer(s) (a diffusers pipeline: both of SDXL's) or
-    of a plain tokenizer folder, for :func:`build_dataset`'s ``count_tokens``."""
-    from albumcover.families import load_budget
-
-    return load_budget(model).count
-
-
 def parse_args(input_args: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m train.build_dataset",
