@@ -494,8 +494,8 @@ class CoverGenerator:
         prompt_fit = self.fit(prompt.strip())
         negative_fit = self.fit(settings.negative_prompt.strip())
         for what, fitted in (("prompt", prompt_fit), ("negative prompt", negative_fit)):
-            if fitted.was_cut:
-                log.warning(
+            if fitted.was_cut:  # the app and the CLI tell the user; here only the log
+                log.info(
                     "%s over the %d-token budget of %s; left out: %r",
                     what,
                     fitted.max_tokens,
