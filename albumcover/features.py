@@ -107,6 +107,23 @@ def song_patches(audio: np.ndarray, hop_frames: int = PATCH_FRAMES) -> np.ndarra
     return make_patches(log_mel_spectrogram(audio), hop_frames=hop_frames)
 
 
+def spread_patches(patches: np.ndarray, count: int | None) -> np.ndarray:
+    """At most ``count`` of a song's patches ``(n, 187, 96)``, spread evenly over it, in order.
+
+    Patch ``floor((i + 0.5) * n / count)`` for ``i < count``: the centres of ``count`` equal
+    stretches of the song, so intro and outro weigh no more than the rest. All patches when
+    ``count`` is None or ``n <= count``.
+    """
+    if count is None:
+        return patches
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"count must be None or a whole number >= 1, got {count!r}")
+    if len(patches) <= count:
+        return patches
+    picks = ((np.arange(count) + 0.5) * len(patches) / count).astype(np.int64)
+    return patches[picks]
+
+
 def seconds_to_frames(seconds: float) -> int:
     """Whole spectrogram frames in ``seconds``, counted as the original does.
 

@@ -80,14 +80,16 @@ def describe_song(
         song: title, artist, release date and optional category (empty fields drop out).
         tagger: the tagger whose tags go into the prompt (MTT_musicnn by default in the app).
         genre_tagger: a tagger with genre labels (MSD_musicnn) used to infer the category when
-            ``song.category`` is empty; None leaves the category empty in that case.
+            ``song.category`` is empty, from the recipe's ``genre_patches`` patches spread over
+            the song; None leaves the category empty in that case.
         style: a key of :data:`albumcover.prompts.STYLES`.
         top, threshold: at most ``top`` tags whose mean score is at least ``threshold``.
         count_tokens, max_tokens: the model's token counter and budget (e.g.
             ``CoverGenerator.count_tokens`` and ``.max_tokens``); None: not counted.
         recipe: how the served model's captions were written (:mod:`albumcover.recipe`): its
             style, top, threshold and caption mode, used where the three arguments above are
-            None. Default: :data:`~albumcover.recipe.DEFAULT_RECIPE`.
+            None, and how many patches the genre tagger hears. Default:
+            :data:`~albumcover.recipe.DEFAULT_RECIPE`.
 
     Raises:
         albumcover.audio.AudioError: the audio cannot be decoded or is silent.
@@ -141,7 +143,10 @@ def describe_patches(
     genre = None
     category = song.category.strip()
     if not category and genre_tagger is not None:
-        genre = genre_tagger.tag_patches(patches, top=top)
+        from .features import spread_patches
+
+        # the category is one word per song: the recipe's sample of patches decides it
+        genre = genre_tagger.tag_patches(spread_patches(patches, recipe.genre_patches), top=top)
         category = infer_category(genre.scores)
     tag_names = select_tags(tags.scores, top=top, threshold=threshold)
     song_with_category = replace(song, category=category)

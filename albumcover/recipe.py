@@ -20,9 +20,14 @@ from pathlib import Path
 from .prompts import DEFAULT_STYLE, STYLES, tables_fingerprint
 
 RECIPE_FILE = "albumcover_recipe.json"
-RECIPE_FORMAT = 1
+RECIPE_FORMAT = 2  # 2: genre_patches (format 1 recipes ran the genre tagger on every patch)
 DEFAULT_TAGGER = "MTT_musicnn"  # its tags (instruments, moods, genres) go into the prompt
 GENRE_TAGGER = "MSD_musicnn"  # its labels are genres: the category is inferred from them
+# The genre tagger hears this many 3 s patches spread evenly over the song (30 s: the length
+# of the Million Song Dataset previews MSD_musicnn was trained on), not every patch: the
+# category is one word per song, and a 3-minute song's Analyze then costs 1.17 networks
+# instead of 2 (benchmarks/README.md, "Analyze").
+GENRE_PATCHES = 10
 DEFAULT_TOP = 5
 DEFAULT_THRESHOLD = 0.1
 CAPTION_MODES = ("prompt", "category", "none")
@@ -39,12 +44,14 @@ class CaptionRecipe:
     tags (``top`` tags scoring at least ``threshold``), the base model whose tokenizer counted
     the caption budget, the version of the synonym/category tables, and the caption mode
     (``prompt``: the full caption; ``category``: only ``cover album of {category} song``;
-    ``none``: empty captions, an unconditional fine-tune)."""
+    ``none``: empty captions, an unconditional fine-tune). ``genre_patches``: how many patches
+    the genre tagger hears (:func:`albumcover.features.spread_patches`; None: every patch)."""
 
     style: str = DEFAULT_STYLE
     template: str = STYLES[DEFAULT_STYLE].template
     caption_tagger: str = DEFAULT_TAGGER
     genre_tagger: str = GENRE_TAGGER
+    genre_patches: int | None = GENRE_PATCHES
     top: int = DEFAULT_TOP
     threshold: float = DEFAULT_THRESHOLD
     base_model: str | None = None
@@ -60,6 +67,11 @@ class CaptionRecipe:
         top = self.top
         if isinstance(top, bool) or not isinstance(top, int) or top < 1:
             raise RecipeError(f"recipe top must be a whole number >= 1, got {top!r}")
+        n = self.genre_patches
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise RecipeError(
+                f"recipe genre_patches must be None or a whole number >= 1, got {n!r}"
+            )
         t = self.threshold
         if isinstance(t, bool) or not isinstance(t, int | float) or not 0 <= t <= 1:
             raise RecipeError(f"recipe threshold must be a number in [0, 1], got {t!r}")
@@ -106,6 +118,8 @@ class CaptionRecipe:
                 f"{where}: recipe format {data['format']} is newer than this albumcover reads "
                 f"({RECIPE_FORMAT}); upgrade albumcover"
             )
+        if data.get("format", RECIPE_FORMAT) < 2:
+            data.setdefault("genre_patches", None)  # format 1: the genre tagger heard every patch
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

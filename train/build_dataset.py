@@ -26,18 +26,20 @@ import os
 import re
 import sys
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from albumcover.argtypes import int_in
 from albumcover.files import check_writable_dir, write_atomic
 from albumcover.prompts import CLIP_MAX_TOKENS
 from albumcover.recipe import (
     DEFAULT_TAGGER,
     DEFAULT_THRESHOLD,
     DEFAULT_TOP,
+    GENRE_PATCHES,
     GENRE_TAGGER,
     CaptionRecipe,
     read_recipe,
@@ -165,7 +167,8 @@ class TagCache:
         self.folder = Path(folder)
 
     def get(self, audio: Path, model: str):
-        """The :class:`~albumcover.tagger.TagResult` recorded for this file and model, or None."""
+        """The :class:`~albumcover.tagger.TagResult` recorded for this file under ``model`` (a
+        name :meth:`put` used), or None."""
         from albumcover.tagger import TagResult
 
         stored = self._load(audio)
@@ -173,8 +176,9 @@ class TagCache:
             return None
         labels = [str(label) for label in stored[f"{model}.labels"]]
         scores = dict(zip(labels, stored[f"{model}.scores"].tolist(), strict=True))
+        stored_model = stored.get(f"{model}.model")
         return TagResult(
-            model=model,
+            model=model if stored_model is None else str(stored_model),
             labels=labels,
             taggram=stored[f"{model}.taggram"],
             scores=scores,
@@ -182,16 +186,18 @@ class TagCache:
             features=None,
         )
 
-    def put(self, audio: Path, results: Sequence) -> None:
-        """Record tag results (any number of models) for this file, keeping other models'."""
+    def put(self, audio: Path, results: Mapping) -> None:
+        """Record tag results for this file, ``{name: TagResult}`` (any number; the name is the
+        model's, or says which patches it heard), keeping other names' results."""
         identity = _identity(audio)
         arrays = dict(self._load(audio) or {})
-        for result in results:
-            arrays[f"{result.model}.labels"] = np.asarray(result.labels, dtype=str)
-            arrays[f"{result.model}.scores"] = np.asarray(
+        for name, result in results.items():
+            arrays[f"{name}.model"] = np.asarray(result.model)
+            arrays[f"{name}.labels"] = np.asarray(result.labels, dtype=str)
+            arrays[f"{name}.scores"] = np.asarray(
                 [result.scores[label] for label in result.labels], dtype=np.float64
             )
-            arrays[f"{result.model}.taggram"] = np.asarray(result.taggram, dtype=np.float32)
+            arrays[f"{name}.taggram"] = np.asarray(result.taggram, dtype=np.float32)
         arrays["identity"] = np.asarray(json.dumps(identity, sort_keys=True))
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
@@ -244,6 +250,7 @@ def build_dataset(
     seed: int = 0,
     model: str = DEFAULT_TAGGER,
     genre_model: str = GENRE_TAGGER,
+    genre_patches: int | None = GENRE_PATCHES,
     style: str | None = None,
     top: int = DEFAULT_TOP,
     threshold: float = DEFAULT_THRESHOLD,
@@ -268,6 +275,8 @@ def build_dataset(
         seed: orders albums for the split; the same seed gives the same split.
         model, genre_model: tagger names; the genre tagger loads only when a track needs its
             category inferred. ``tagger`` / ``genre_tagger`` pass already loaded ones.
+        genre_patches: how many patches, spread over a track, the genre tagger hears (None:
+            all); recorded in the caption recipe, so the app infers categories the same way.
         style, top, threshold, count_tokens, max_tokens: forwarded to describe_song; pass the
             budget of the base model you will fine-tune (``--tokenizer``,
             :func:`albumcover.families.load_budget`) so long captions are cut exactly where the
@@ -311,7 +320,10 @@ def build_dataset(
     summary.tag_notes += [(t.source, note) for t in tracks for note in t.tags.notes]
     covers = _assign_covers(tracks, output_dir, resolution, summary)
 
-    taggers = _Taggers(model, genre_model, device, tagger, genre_tagger)
+    taggers = _Taggers(model, genre_model, device, tagger, genre_tagger, genre_patches)
+    recipe = caption_recipe(
+        style, taggers.model, taggers.genre_model, top, threshold, base_model, genre_patches
+    )
     cache = TagCache(output_dir / CACHE_DIR / "tags")
     described = []
     usable = [t for t in tracks if t.source in covers]
@@ -329,9 +341,7 @@ def build_dataset(
                     taggers,
                     cache,
                     decoded,
-                    style=style,
-                    top=top,
-                    threshold=threshold,
+                    recipe=recipe,
                     count_tokens=count_tokens,
                     max_tokens=max_tokens,
                 )
@@ -357,6 +367,7 @@ def build_dataset(
             "seed": seed,
             "model": taggers.model,
             "genre_model": taggers.genre_model,
+            "genre_patches": genre_patches,
             "style": style,
             "top": top,
             "threshold": threshold,
@@ -384,14 +395,18 @@ def build_dataset(
         rows[split_of[cover_id]].append(_row(track, description, cover_id, taggers.model))
     _write_dataset(output_dir, rows, render_png, summary)
     _write_card(output_dir, summary, taggers.model, style, resolution)
-    caption_recipe(style, taggers.model, taggers.genre_model, top, threshold, base_model).save(
-        output_dir
-    )
+    recipe.save(output_dir)
     return summary
 
 
 def caption_recipe(
-    style: str, model: str, genre_model: str, top: int, threshold: float, base_model: str | None
+    style: str,
+    model: str,
+    genre_model: str,
+    top: int,
+    threshold: float,
+    base_model: str | None,
+    genre_patches: int | None,
 ) -> CaptionRecipe:
     """How a build's captions were written: it travels with the data (and, through training,
     with the model), so the app prompts the model the same way."""
@@ -399,6 +414,7 @@ def caption_recipe(
         style,
         caption_tagger=model,
         genre_tagger=genre_model,
+        genre_patches=genre_patches,
         top=top,
         threshold=threshold,
         base_model=base_model,
@@ -429,9 +445,15 @@ def push_to_hub(
 class _Taggers:
     """The caption tagger, and the genre tagger loaded on first need."""
 
-    def __init__(self, model, genre_model, device, tagger, genre_tagger):
+    def __init__(self, model, genre_model, device, tagger, genre_tagger, genre_patches):
         self.model = tagger.model_name if tagger is not None else model
         self.genre_model = genre_tagger.model_name if genre_tagger is not None else genre_model
+        # the genre scores depend on the patches heard: cached under a name that says which
+        self.genre_key = (
+            self.genre_model
+            if genre_patches is None
+            else f"{self.genre_model}.spread{genre_patches}"
+        )
         self._device = device
         self._tagger = tagger
         self._genre_tagger = genre_tagger
@@ -457,7 +479,7 @@ def _cache_answers(track: Track, taggers: _Taggers, cache: TagCache) -> bool:
     """Whether the tag cache holds every tagger output this track's caption needs."""
     if cache.get(track.audio, taggers.model) is None:
         return False
-    return bool(track.category) or cache.get(track.audio, taggers.genre_model) is not None
+    return bool(track.category) or cache.get(track.audio, taggers.genre_key) is not None
 
 
 def _describe(track: Track, taggers: _Taggers, cache: TagCache, decoded, **options):
@@ -477,7 +499,7 @@ def _describe(track: Track, taggers: _Taggers, cache: TagCache, decoded, **optio
     )
     need_genre = not track.category
     tags = cache.get(track.audio, taggers.model)
-    genre = cache.get(track.audio, taggers.genre_model) if need_genre else None
+    genre = cache.get(track.audio, taggers.genre_key) if need_genre else None
     if tags is not None and (genre is not None or not need_genre):
         nothing = np.zeros((0, 0, 0), dtype=np.float32)  # never read: both taggers replay
         replay_genre = _ReplayTagger(genre) if genre is not None else None
@@ -488,7 +510,10 @@ def _describe(track: Track, taggers: _Taggers, cache: TagCache, decoded, **optio
     genre_tagger = taggers.genre_tagger if need_genre else None
     # decoded once, its patches shared by both taggers
     description = describe_patches(decoded.patches, song, tagger, genre_tagger, **options)
-    cache.put(track.audio, [r for r in (description.tags, description.genre) if r is not None])
+    results = {taggers.model: description.tags}
+    if description.genre is not None:
+        results[taggers.genre_key] = description.genre
+    cache.put(track.audio, results)
     return description, True
 
 
@@ -750,6 +775,13 @@ def parse_args(input_args: Sequence[str] | None = None) -> argparse.Namespace:
         choices=GENRE_MODELS,
         help="tagger that infers a category when the file has no usable genre",
     )
+    parser.add_argument(
+        "--genre_patches",
+        type=int_in(0),
+        default=GENRE_PATCHES,
+        help="3 s patches, spread over a track, the genre tagger hears (0: every patch); "
+        "recorded in the caption recipe",
+    )
     parser.add_argument("--style", default=None, help="prompt style (albumcover.prompts.STYLES)")
     parser.add_argument(
         "--top", type=int, default=DEFAULT_TOP, help="at most this many tags per prompt"
@@ -875,6 +907,7 @@ def main(args: argparse.Namespace) -> int:
             seed=args.seed,
             model=args.model,
             genre_model=args.genre_model,
+            genre_patches=args.genre_patches or None,
             style=args.style,
             top=args.top,
             threshold=args.threshold,

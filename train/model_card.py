@@ -81,7 +81,8 @@ def _recipe_lines(recipe) -> list[str]:
         f"- caption mode: `{recipe.caption_mode}`",
         f"- style: `{recipe.style}`",
         f"- caption tagger: `{recipe.caption_tagger}` (top {recipe.top} tags scoring at least "
-        f"{recipe.threshold:g}); genre tagger: `{recipe.genre_tagger}`",
+        f"{recipe.threshold:g}); genre tagger: `{recipe.genre_tagger}` "
+        f"({_genre_heard(recipe.genre_patches)})",
         f"- tokenizer of: `{recipe.base_model}`",
         f"- tables version: `{recipe.tables_version}`",
         "",
@@ -264,3 +265,9 @@ def write_model_card(
     path = output_dir / "README.md"
     write_atomic(path, str(card))  # what card.save writes, never half-written
     return path
+
+
+def _genre_heard(patches: int | None) -> str:
+    if patches is None:
+        return "on every 3 s patch"
+    return f"on {patches} 3 s patches spread over each song"

@@ -254,6 +254,7 @@ def merge_shards(output_dir: str | Path, shard_dirs: Sequence[str | Path]):
         options["top"],
         options["threshold"],
         options.get("base_model"),
+        options.get("genre_patches"),  # shards built before it existed heard every patch
     )
     recipe.save(output_dir)
     return summary
