@@ -4,16 +4,17 @@
 
 Analyze calls :func:`albumcover.pipeline.describe_song` with the app's two taggers (MTT_musicnn
 for the prompt's tags, MSD_musicnn for the genre when the user gives no category): one decode,
-one set of log-mel patches shared by both networks, then the prompt. This times that call on
-a 3-minute mp3 (the shared clip 6 times, re-encoded once) with and without a category, beside
-one network alone on the song's patches, alternating the three in each round; best of --runs
-rounds, wall and CPU seconds (CPU is the steadier figure on a shared machine).
+one set of log-mel patches shared by both networks (the genre network hears the recipe's
+``genre_patches`` of them, spread over the song), then the prompt. This times that call on
+a 3-minute mp3 (the shared clip 6 times, re-encoded once) with and without a category, and
+with the genre network on every patch (recipes of format 1), beside one network alone on the
+song's patches, alternating them in each round; best of --runs rounds, wall and CPU seconds
+(CPU is the steadier figure on a shared machine).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -43,6 +44,7 @@ def main() -> None:
     from albumcover.features import song_patches
     from albumcover.pipeline import describe_song
     from albumcover.prompts import SongInfo
+    from albumcover.recipe import DEFAULT_RECIPE, CaptionRecipe
     from albumcover.tagger import Tagger
 
     dtype = {"auto": None, "fp32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
@@ -53,13 +55,18 @@ def main() -> None:
         patches = song_patches(load_audio(song))
         no_category = SongInfo(title="Song", artist="Artist", date="2024")
         with_category = SongInfo(title="Song", artist="Artist", date="2024", category="rock")
+        every = CaptionRecipe(genre_patches=None)
+        spread = DEFAULT_RECIPE.genre_patches
         cases = {
             "one network (MTT_musicnn on the patches)": lambda: tagger.tag_patches(patches),
-            "Analyze, no category (decode + features + 2 networks)": lambda: describe_song(
-                song, no_category, tagger, genre
+            f"Analyze, no category (decode + features + network + genre on {spread} patches)": (
+                lambda: describe_song(song, no_category, tagger, genre)
             ),
             "Analyze, category given (decode + features + 1 network)": lambda: describe_song(
                 song, with_category, tagger, genre
+            ),
+            "Analyze, no category, genre on every patch (format-1 recipes)": lambda: describe_song(
+                song, no_category, tagger, genre, recipe=every
             ),
         }
         for fn in cases.values():
@@ -70,11 +77,10 @@ def main() -> None:
                 results[name].append(timed(fn))
     best = {k: (min(w for w, _ in v), min(c for _, c in v)) for k, v in results.items()}
     one = best["one network (MTT_musicnn on the patches)"]
-    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
         f"Machine: {describe()}; torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads), taggers in {tagger.dtype} ({tagger.engine}), "
-        f"load average {load}; {len(patches)} patches, best of {args.runs} alternating rounds\n"
+        f"({torch.get_num_threads()} threads), taggers in {tagger.dtype} ({tagger.engine}); "
+        f"{len(patches)} patches, best of {args.runs} alternating rounds\n"
     )
     print("| step | wall s | CPU s | x one network (wall) | x one network (CPU) |")
     print("|---|---:|---:|---:|---:|")
