@@ -26,3 +26,24 @@ def test_release_after_keeps_the_handler_signature_and_errors():
     assert wrapped("a", steps=2) == "aa"
     with pytest.raises(ValueError, match="empty"):
         wrapped("")
+
+
+def test_the_idle_release_collects_cyclic_garbage_first():
+    import gc
+    import weakref
+
+    class Request:  # a request's objects that refer to each other (e.g. via a traceback)
+        pass
+
+    gc.disable()  # only the release may collect here
+    try:
+        request = Request()
+        request.self = request
+        request.buffer = bytearray(8 << 20)
+        gone = weakref.ref(request)
+        del request
+        assert gone() is not None  # a cycle: reference counting alone never frees it
+        app_memory.collect_and_release()
+        assert gone() is None
+    finally:
+        gc.enable()
