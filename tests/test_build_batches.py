@@ -293,3 +293,15 @@ def test_cli_refuses_bad_batch_sizes_naming_the_flag(value, message, tmp_path, c
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "argument --batch_tracks" in err and message in err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_the_benchmark_refuses_cuda_where_there_is_none():
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    command = [sys.executable, "-m", "benchmarks.bench_dataset", "--device", "cuda"]
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--device cuda: torch sees no CUDA device here" in done.stderr
