@@ -4,6 +4,7 @@
 spectrogram into 3 s patches, runs them through the network in batches and returns a
 :class:`TagResult`: the taggram (per-patch sigmoid scores), the mean score of each label and the
 top tags.  Results match the original musicnn 0.1.0 (see ``tests/test_musicnn.py``).
+``tag_songs`` tags several songs' patches in one go (batches across songs, for a GPU).
 """
 
 from __future__ import annotations

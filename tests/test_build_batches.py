@@ -262,6 +262,18 @@ def test_the_batch_size_defaults_to_one_track_on_a_cpu(music, taggers, tmp_path)
     assert not (tmp_path / "o").exists()
 
 
+def test_taggers_on_cuda_get_batches_of_16_by_default(serial, music, taggers, tmp_path):
+    # real CPU taggers that say they are on CUDA: the builder's default follows the device
+    serial_dir, _ = serial
+    counting = (Counting(taggers[0]), Counting(taggers[1]))
+    for proxy in counting:
+        proxy.device = torch.device("cuda")
+    run_build(tmp_path / "cuda", music, counting)
+    assert counting[0].calls == [[1, 3, 2, 4, 1, 3, 2]]  # all 7 tracks in one batch of <= 16
+    assert counting[1].calls == [[2, 2, 1, 2]]
+    assert dataset_files(tmp_path / "cuda") == dataset_files(serial_dir)
+
+
 def test_the_cli_builds_in_batches_with_a_worker(serial, music, tmp_path, capsys):
     serial_dir, _ = serial
     out = tmp_path / "cli"
