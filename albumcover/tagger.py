@@ -73,7 +73,9 @@ def default_dtype(device: torch.device) -> torch.dtype:
     return torch.float32
 
 
-def _resolve_device(device: str | torch.device | None) -> torch.device:
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """The torch device ``device`` names ("cpu", "cuda", "cuda:1"; None: CUDA when available);
+    ValueError for a malformed name, an unsupported type, or CUDA where there is none."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -163,7 +165,7 @@ class Tagger:
         """
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
-        resolved = _resolve_device(device)
+        resolved = resolve_device(device)
         if dtype is None:
             dtype = default_dtype(resolved)
             if dtype != torch.float32:
@@ -335,4 +337,12 @@ class Tagger:
             return np.concatenate([self.network.forward_pooled(p).numpy() for p in parts])
 
 
-__all__ = ["DEFAULT_MODEL", "MODELS", "TagResult", "Tagger", "bf16_supported", "default_dtype"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "MODELS",
+    "TagResult",
+    "Tagger",
+    "bf16_supported",
+    "default_dtype",
+    "resolve_device",
+]

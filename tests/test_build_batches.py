@@ -288,6 +288,20 @@ def test_the_cli_builds_in_batches_with_a_worker(serial, music, tmp_path, capsys
     assert same_cache(out, serial_dir)
 
 
+def test_cli_refuses_a_device_torch_cannot_use(tmp_path, capsys):
+    argv = ["--output_dir", str(tmp_path / "o"), "--audio_dir", str(tmp_path), "--device"]
+    for device, message in [("gpu", "invalid device 'gpu'"), ("meta", "unsupported device")]:
+        with pytest.raises(SystemExit) as exc:
+            parse_args(argv + [device])
+        assert exc.value.code == 2 and f"--device: {message}" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit) as exc:
+            parse_args(argv + ["cuda"])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and "CUDA is not available" in err
+    assert parse_args(argv + ["cpu"]).device == "cpu"
+
+
 @pytest.mark.parametrize(
     "value, message",
     [

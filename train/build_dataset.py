@@ -924,10 +924,15 @@ def parse_args(input_args: Sequence[str] | None = None) -> argparse.Namespace:
 
     if args.style is not None and args.style not in STYLES:
         parser.error(f"--style must be one of {', '.join(STYLES)}, got {args.style!r}")
-    from albumcover.tagger import MODELS
+    from albumcover.tagger import MODELS, resolve_device
 
     if args.model not in MODELS:
         parser.error(f"--model must be one of {', '.join(MODELS)}, got {args.model!r}")
+    if args.device is not None:
+        try:  # e.g. --device cuda where torch sees no GPU: say so before any work
+            resolve_device(args.device)
+        except ValueError as e:
+            parser.error(f"--device: {e}")
     try:  # last, once the flags are known good: before any tokenizer or tagger loads
         check_writable_dir(args.output_dir, "--output_dir")
     except ValueError as e:
