@@ -4,13 +4,14 @@
 spectrogram into 3 s patches, runs them through the network in batches and returns a
 :class:`TagResult`: the taggram (per-patch sigmoid scores), the mean score of each label and the
 top tags.  Results match the original musicnn 0.1.0 (see ``tests/test_musicnn.py``).
+``tag_songs`` tags several songs' patches in one go (batches across songs, for a GPU).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,7 +73,9 @@ def default_dtype(device: torch.device) -> torch.dtype:
     return torch.float32
 
 
-def _resolve_device(device: str | torch.device | None) -> torch.device:
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """The torch device ``device`` names ("cpu", "cuda", "cuda:1"; None: CUDA when available);
+    ValueError for a malformed name, an unsupported type, or CUDA where there is none."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -92,6 +95,18 @@ def _original_layout(name: str, batched: np.ndarray) -> np.ndarray:
     # np.squeeze on a batch of one also drops every other size-1 axis (vgg's pool5 width).
     per_patch = [d for d in batched.shape[1:] if d != 1]
     return batched.reshape(len(batched) * per_patch[0], *per_patch[1:])
+
+
+def _checked_patches(patches: np.ndarray, what: str) -> np.ndarray:
+    """``patches`` as C-contiguous, writable float32 ``(n >= 1, 187, 96)``; ValueError naming
+    ``what`` otherwise."""
+    patches = np.asarray(patches)
+    if patches.ndim != 3 or patches.shape[1:] != (PATCH_FRAMES, N_MELS) or not len(patches):
+        raise ValueError(
+            f"{what} must have shape (n >= 1, {PATCH_FRAMES}, {N_MELS}), got {patches.shape}"
+        )
+    # torch.from_numpy wants writable memory; read-only inputs (np.load, mmap) get copied
+    return np.require(patches, dtype=np.float32, requirements=["C", "W"])
 
 
 class Tagger:
@@ -150,7 +165,7 @@ class Tagger:
         """
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
-        resolved = _resolve_device(device)
+        resolved = resolve_device(device)
         if dtype is None:
             dtype = default_dtype(resolved)
             if dtype != torch.float32:
@@ -227,14 +242,38 @@ class Tagger:
     ) -> TagResult:
         """Tag log-mel patches ``(n_patches, 187, 96)`` float32 (``features.make_patches``)."""
         self._check_top(top)
-        patches = np.asarray(patches)
-        if patches.ndim != 3 or patches.shape[1:] != (PATCH_FRAMES, N_MELS) or not len(patches):
-            raise ValueError(
-                f"patches must have shape (n >= 1, {PATCH_FRAMES}, {N_MELS}), got {patches.shape}"
-            )
-        # torch.from_numpy wants writable memory; read-only inputs (np.load, mmap) get copied
-        patches = np.require(patches, dtype=np.float32, requirements=["C", "W"])
+        patches = _checked_patches(patches, "patches")
         logits, activations = self._run(patches, features)
+        return self._result(logits, top, activations)
+
+    def tag_songs(self, songs: Sequence[np.ndarray], *, top: int = 3) -> list[TagResult]:
+        """Tag several songs in one go: one :class:`TagResult` per song, in order.
+
+        ``songs``: each song's log-mel patches ``(n_i, 187, 96)`` float32. Their patches run
+        through the network together (concatenated, ``batch_size`` patches per forward pass),
+        so on a GPU many short songs fill one batch; each song's taggram (n_i, n_labels) is
+        then split back out. Every result equals ``tag_patches(song, top=top)``: exactly on
+        the CPU "gemm" engine (each patch is computed alone there; ``tests/test_build_batches.py``),
+        within float rounding where the torch engine batches patches of different songs.
+        Raises ValueError for an empty list or a song of the wrong shape (named by index).
+        """
+        self._check_top(top)
+        if isinstance(songs, np.ndarray | str | bytes) or not isinstance(songs, Sequence):
+            raise ValueError(
+                f"songs must be a list of (n, {PATCH_FRAMES}, {N_MELS}) patch arrays, "
+                f"got {type(songs).__name__}"
+            )
+        if not songs:
+            raise ValueError("songs is empty: give at least one song's patches")
+        checked = [_checked_patches(song, f"song {i}") for i, song in enumerate(songs)]
+        sizes = [len(song) for song in checked]
+        logits, _ = self._run(np.concatenate(checked), False, sizes)
+        return [self._result(part, top) for part in np.split(logits, np.cumsum(sizes)[:-1])]
+
+    def _result(
+        self, logits: np.ndarray, top: int, activations: dict[str, np.ndarray] | None = None
+    ) -> TagResult:
+        """A song's :class:`TagResult` from its logits ``(n_patches, n_labels)``."""
         taggram = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))  # sigmoid without overflow
         taggram = taggram.astype(np.float32)
         mean = taggram.mean(axis=0)
@@ -253,10 +292,12 @@ class Tagger:
             raise ValueError(f"top must be an integer from 0 to {len(self.labels)}, got {top!r}")
 
     def _run(
-        self, patches: np.ndarray, features: bool
+        self, patches: np.ndarray, features: bool, sizes: list[int] | None = None
     ) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
+        """Logits ``(n_patches, n_labels)`` (and activations) of ``patches``, the patches of
+        songs of ``sizes`` patches each (None: one song)."""
         if not features and self.engine == "gemm":
-            return self._run_gemm(patches), None
+            return self._run_gemm(patches, sizes or [len(patches)]), None
         logits: list[np.ndarray] = []
         collected: dict[str, list[np.ndarray]] = {}
         autocast = torch.autocast(
@@ -278,7 +319,7 @@ class Tagger:
         merged: Mapping[str, np.ndarray] = {n: np.concatenate(collected[n]) for n in names}
         return np.concatenate(logits), {n: _original_layout(n, merged[n]) for n in names}
 
-    def _run_gemm(self, patches: np.ndarray) -> np.ndarray:
+    def _run_gemm(self, patches: np.ndarray, sizes: list[int]) -> np.ndarray:
         from .frontend import GemmFrontend
 
         if self._gemm is None:
@@ -289,8 +330,19 @@ class Tagger:
             threads = torch.get_num_threads()
             bf16 = self.dtype == torch.bfloat16
             pooled = torch.from_numpy(self._gemm(normalised, threads=threads, bf16=bf16))
-            # the mid- and back-end are ~0.1 % of the arithmetic: float32 (as autocast's BN)
-            return self.network.forward_pooled(pooled).numpy()
+            # the mid- and back-end are ~0.1 % of the arithmetic: float32 (as autocast's BN),
+            # run song by song: their kernels round differently with the batch size (1-2 ulp),
+            # and a song's tags must not depend on the songs batched with it
+            parts = pooled.split(sizes)
+            return np.concatenate([self.network.forward_pooled(p).numpy() for p in parts])
 
 
-__all__ = ["DEFAULT_MODEL", "MODELS", "TagResult", "Tagger", "bf16_supported", "default_dtype"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "MODELS",
+    "TagResult",
+    "Tagger",
+    "bf16_supported",
+    "default_dtype",
+    "resolve_device",
+]

@@ -3,6 +3,7 @@
     python -m train.build_dataset --audio_dir ~/Music --output_dir data/covers
     python -m train.build_dataset --manifest jamendo/manifest.jsonl --output_dir data/covers
     python -m train.build_dataset ... --num_workers 4 (decode in 4 processes)
+    python -m train.build_dataset ... --batch_tracks 16 (16 tracks per tagger call; CUDA's default)
     python -m train.build_dataset ... --num_shards K --shard_index i, then ... merge (train.shards)
 
 Each track is tagged and captioned by :func:`albumcover.pipeline.describe_song`, the same path the
@@ -264,6 +265,7 @@ def build_dataset(
     num_workers: int = 0,
     num_shards: int = 1,
     shard_index: int = 0,
+    batch_tracks: int | None = None,
 ) -> BuildSummary:
     """Tag, caption and write every usable track of a music folder or manifest.
 
@@ -287,6 +289,8 @@ def build_dataset(
             runs the taggers (:mod:`train.workers`); 0 does everything here. Same output.
         num_shards, shard_index: build only the albums of shard ``shard_index`` of
             ``num_shards`` into a shard folder, merged later (:mod:`train.shards`).
+        batch_tracks: tracks whose patches each tagger hears in one call (:mod:`train.batching`;
+            None: 16 when the taggers run on CUDA, else 1). Same output.
 
     Returns:
         A :class:`BuildSummary`. Nothing is written when no track is usable.
@@ -298,6 +302,7 @@ def build_dataset(
 
     from albumcover.audio import AudioError
     from albumcover.prompts import DEFAULT_STYLE, STYLES
+    from train.batching import default_batch_tracks, tag_in_batches, track_requests
     from train.shards import check_shard_args, fingerprint, shard_of, write_shard
     from train.workers import map_patches
 
@@ -307,6 +312,10 @@ def build_dataset(
     if style not in STYLES:
         raise ValueError(f"unknown prompt style {style!r}; choose one of {', '.join(STYLES)}")
     check_shard_args(num_shards, shard_index)
+    if batch_tracks is not None and (
+        isinstance(batch_tracks, bool) or not isinstance(batch_tracks, int) or batch_tracks < 1
+    ):
+        raise ValueError(f"batch_tracks must be None or a whole number >= 1, got {batch_tracks!r}")
     output_dir = Path(output_dir)
     summary = BuildSummary(output_dir)
     if audio_dir is not None:
@@ -321,6 +330,8 @@ def build_dataset(
     covers = _assign_covers(tracks, output_dir, resolution, summary)
 
     taggers = _Taggers(model, genre_model, device, tagger, genre_tagger, genre_patches)
+    if batch_tracks is None:
+        batch_tracks = default_batch_tracks(taggers.device_type)
     recipe = caption_recipe(
         style, taggers.model, taggers.genre_model, top, threshold, base_model, genre_patches
     )
@@ -328,12 +339,24 @@ def build_dataset(
     described = []
     usable = [t for t in tracks if t.source in covers]
     decoded_tracks = map_patches(
-        usable, lambda t: None if _cache_answers(t, taggers, cache) else t.audio, num_workers
+        usable,
+        lambda t: None if _cache_answers(t, taggers, cache) else t.audio,
+        num_workers,
+        prefetch=batch_tracks,  # the workers decode the next batch while this one is tagged
     )
+    if batch_tracks > 1:
+        tagged_tracks = tag_in_batches(
+            decoded_tracks,
+            lambda t, patches: track_requests(t, patches, taggers, cache, genre_patches),
+            batch_tracks,
+            top=recipe.top,
+        )
+    else:  # one track at a time: each tagger called per track by describe_patches itself
+        tagged_tracks = ((t, decoded, {}) for t, decoded in decoded_tracks)
     # closing(): an error or a kill in the loop shuts the worker processes down right away
     with contextlib.closing(decoded_tracks):
-        for track, decoded in tqdm(
-            decoded_tracks, total=len(usable), desc="Tagging", unit="track", disable=not progress
+        for track, decoded, tagged in tqdm(
+            tagged_tracks, total=len(usable), desc="Tagging", unit="track", disable=not progress
         ):
             try:
                 description, fresh = _describe(
@@ -341,6 +364,7 @@ def build_dataset(
                     taggers,
                     cache,
                     decoded,
+                    tagged,
                     recipe=recipe,
                     count_tokens=count_tokens,
                     max_tokens=max_tokens,
@@ -459,20 +483,41 @@ class _Taggers:
         self._genre_tagger = genre_tagger
 
     @property
+    def device_type(self) -> str:
+        """Where the taggers run ("cpu", "cuda"): a given tagger's device, else ``device``,
+        else CUDA when available (as Tagger.load picks)."""
+        given = self._tagger if self._tagger is not None else self._genre_tagger
+        if given is not None:
+            return getattr(getattr(given, "device", None), "type", "cpu")
+        import torch
+
+        if self._device is None:
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        try:
+            return torch.device(self._device).type
+        except (RuntimeError, TypeError, ValueError):
+            return "cpu"  # Tagger.load reports the bad device when a tagger is needed
+
+    @property
     def tagger(self):
         if self._tagger is None:
-            from albumcover.tagger import Tagger
-
-            self._tagger = Tagger.load(self.model, device=self._device)
+            self._tagger = self._load(self.model)
         return self._tagger
 
     @property
     def genre_tagger(self):
         if self._genre_tagger is None:
-            from albumcover.tagger import Tagger
-
-            self._genre_tagger = Tagger.load(self.genre_model, device=self._device)
+            self._genre_tagger = self._load(self.genre_model)
         return self._genre_tagger
+
+    def _load(self, model: str):
+        from albumcover.tagger import DEFAULT_BATCH_SIZE, Tagger
+        from train.batching import CUDA_BATCH_SIZE
+
+        # a GPU wants far more patches per forward pass than a CPU's default
+        cuda = self.device_type == "cuda"
+        size = CUDA_BATCH_SIZE if cuda else DEFAULT_BATCH_SIZE
+        return Tagger.load(model, device=self._device, batch_size=size)
 
 
 def _cache_answers(track: Track, taggers: _Taggers, cache: TagCache) -> bool:
@@ -482,11 +527,13 @@ def _cache_answers(track: Track, taggers: _Taggers, cache: TagCache) -> bool:
     return bool(track.category) or cache.get(track.audio, taggers.genre_key) is not None
 
 
-def _describe(track: Track, taggers: _Taggers, cache: TagCache, decoded, **options):
+def _describe(track: Track, taggers: _Taggers, cache: TagCache, decoded, tagged, **options):
     """Caption one track; returns (SongDescription, whether a tagger ran).
 
     ``decoded``: the track's :class:`train.workers.Decoded` patches, None when the cache
-    answers. Raises AudioError for a track that could not be decoded.
+    answers. ``tagged``: results a batch already tagged for it (:mod:`train.batching`), by
+    cache name; the taggers run here for the others. Raises AudioError for a track that could
+    not be decoded.
     """
     from albumcover.pipeline import describe_patches
     from albumcover.prompts import SongInfo
@@ -506,8 +553,12 @@ def _describe(track: Track, taggers: _Taggers, cache: TagCache, decoded, **optio
         return describe_patches(nothing, song, _ReplayTagger(tags), replay_genre, **options), False
 
     decoded.raise_error()
+    tags = tags if tags is not None else tagged.get(taggers.model)
     tagger = _ReplayTagger(tags) if tags is not None else taggers.tagger
-    genre_tagger = taggers.genre_tagger if need_genre else None
+    genre = tagged.get(taggers.genre_key)  # (a cached genre is heard again, as ever)
+    genre_tagger = None
+    if need_genre:
+        genre_tagger = _ReplayTagger(genre) if genre is not None else taggers.genre_tagger
     # decoded once, its patches shared by both taggers
     description = describe_patches(decoded.patches, song, tagger, genre_tagger, **options)
     results = {taggers.model: description.tags}
@@ -808,6 +859,14 @@ def parse_args(input_args: Sequence[str] | None = None) -> argparse.Namespace:
         help="processes that decode and compute features while the taggers run (0: none)",
     )
     parser.add_argument(
+        "--batch_tracks",
+        type=int_in(1, 256),
+        default=None,
+        metavar="N",
+        help="tracks each tagger hears in one call (default: 16 when the taggers run on CUDA, "
+        "else 1: on a CPU batches buy nothing)",
+    )
+    parser.add_argument(
         "--num_shards", type=int, default=1, help="split the library into this many shards"
     )
     parser.add_argument(
@@ -865,10 +924,15 @@ def parse_args(input_args: Sequence[str] | None = None) -> argparse.Namespace:
 
     if args.style is not None and args.style not in STYLES:
         parser.error(f"--style must be one of {', '.join(STYLES)}, got {args.style!r}")
-    from albumcover.tagger import MODELS
+    from albumcover.tagger import MODELS, resolve_device
 
     if args.model not in MODELS:
         parser.error(f"--model must be one of {', '.join(MODELS)}, got {args.model!r}")
+    if args.device is not None:
+        try:  # e.g. --device cuda where torch sees no GPU: say so before any work
+            resolve_device(args.device)
+        except ValueError as e:
+            parser.error(f"--device: {e}")
     try:  # last, once the flags are known good: before any tokenizer or tagger loads
         check_writable_dir(args.output_dir, "--output_dir")
     except ValueError as e:
@@ -917,6 +981,7 @@ def main(args: argparse.Namespace) -> int:
             device=args.device,
             progress=not args.no_progress,
             num_workers=args.num_workers,
+            batch_tracks=args.batch_tracks,
             num_shards=args.num_shards,
             shard_index=args.shard_index or 0,
         )

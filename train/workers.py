@@ -66,12 +66,18 @@ def _limit_threads() -> None:
 
 
 def map_patches(
-    items: Iterable, audio_of: Callable[[object], Path | None], num_workers: int
+    items: Iterable,
+    audio_of: Callable[[object], Path | None],
+    num_workers: int,
+    *,
+    prefetch: int = 0,
 ) -> Iterator[tuple[object, Decoded | None]]:
     """``(item, Decoded)`` for every item, in order; decoded by ``num_workers`` processes.
 
     ``audio_of(item)`` names the file to decode, or None for an item that needs no decode
     (it comes back with None). ``num_workers`` 0 decodes in this process, one item at a time.
+    ``prefetch``: items in flight beyond the workers' own few, e.g. a batch of tracks the
+    consumer gathers before it tags them, so the workers decode on meanwhile.
     """
     if not isinstance(num_workers, int) or num_workers < 0:
         raise ValueError(f"num_workers must be a non-negative integer, got {num_workers!r}")
@@ -80,13 +86,14 @@ def map_patches(
             audio = audio_of(item)
             yield item, (track_patches(audio) if audio is not None else None)
         return
+    in_flight = num_workers * _PREFETCH_PER_WORKER + max(0, prefetch)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(num_workers, mp_context=context, initializer=_limit_threads) as pool:
         pending: deque[tuple[object, Future | None]] = deque()
         iterator = iter(items)
         exhausted = False
         while pending or not exhausted:
-            while not exhausted and len(pending) < num_workers * _PREFETCH_PER_WORKER:
+            while not exhausted and len(pending) < in_flight:
                 try:
                     item = next(iterator)
                 except StopIteration:
