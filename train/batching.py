@@ -40,7 +40,7 @@ def default_batch_tracks(device_type: str) -> int:
 def track_requests(track, patches: np.ndarray, taggers, cache, genre_patches: int | None):
     """What a batch must tag for ``track`` (decoded to ``patches`` ``(n, 187, 96)``), as
     ``{name: (tagger, patches)}`` under the builder's cache names: the same taggers the serial
-    builder would run for it (``train.build_dataset._describe``).
+    builder would run for it (``train.captions._describe``).
 
     The caption tagger hears every patch unless the cache holds its result; a track with no
     category also needs the genre tagger, on the patches ``describe_patches`` gives it

@@ -26,6 +26,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from train.build_summary import SPLITS, BuildSummary, Skipped
+from train.captions import caption_recipe
+from train.dataset_files import _split_covers, _write_card, _write_dataset
+
 SHARD_FILE = "shard.json"
 COVERS_DIR = "covers"
 FORMAT = 1
@@ -206,19 +210,9 @@ def check_compatible(shards: Sequence[Shard]) -> None:
 def merge_shards(output_dir: str | Path, shard_dirs: Sequence[str | Path]):
     """Join complete shards into one dataset, identical to a serial build of the library.
 
-    Returns the :class:`~train.build_dataset.BuildSummary` of the merged dataset. Raises
+    Returns the :class:`~train.build_summary.BuildSummary` of the merged dataset. Raises
     :class:`ShardError` (nothing written) for shards that do not belong together.
     """
-    from train.build_dataset import (
-        SPLITS,
-        BuildSummary,
-        Skipped,
-        _split_covers,
-        _write_card,
-        _write_dataset,
-        caption_recipe,
-    )
-
     output_dir = Path(output_dir)
     shards = sorted((read_shard(d) for d in shard_dirs), key=lambda s: s.index)
     check_compatible(shards)
