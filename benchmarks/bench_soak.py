@@ -41,6 +41,9 @@ def parse_args(argv=None):
     p.add_argument("--round-timeout", type=float, default=900.0, help="seconds per round")
     p.add_argument("--song", type=Path, default=CLIP)
     p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
+    p.add_argument(
+        "--map", action="store_true", help="also print the RSS by kind of mapping each round"
+    )
     args = p.parse_args(argv)
     if not 1 <= args.rounds <= 50 or not 1 <= args.users <= 64 or not 1 <= args.steps <= 50:
         p.error("--rounds must be in [1, 50], --users in [1, 64], --steps in [1, 50]")
@@ -77,6 +80,34 @@ def settle(pid: int, quiet_s: float = 3.0, limit_s: float = 60.0) -> None:
         if now - last < 0.05:
             return
         last = now
+
+
+def memory_map(pid: int) -> str:
+    """The server's RSS by kind of mapping, in MB (from /proc/PID/smaps): the main heap, anonymous
+    mappings by size (thread stacks are ~8 MB, glibc's thread arenas are 64 MB reservations,
+    torch's and numpy's big buffers are their own mappings), and file-backed pages."""
+    kinds: dict[str, float] = {}
+    name, size = "", 0
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = line.split()
+            if "-" in head[0] and not head[0].endswith(":"):
+                lo, hi = (int(x, 16) for x in head[0].split("-"))
+                size = hi - lo
+                path = head[5] if len(head) > 5 else ""
+                if path.startswith("["):
+                    name = path
+                elif path:
+                    name = "files"
+                elif size >= 60 * 2**20:
+                    name = "anon>=60M"
+                elif size >= 7 * 2**20:
+                    name = "anon7-60M"
+                else:
+                    name = "anon<7M"
+            elif head[0] == "Rss:":
+                kinds[name] = kinds.get(name, 0.0) + int(head[1]) / 1024
+    return " ".join(f"{k} {v:.0f}" for k, v in sorted(kinds.items()) if v >= 1)
 
 
 def count_files(folder: Path) -> int:
@@ -160,6 +191,8 @@ def main(args) -> int:
                     f"{threads(pid)} | {count_files(cache)} |",
                     flush=True,
                 )
+                if args.map:
+                    print(f"    map MB: {memory_map(pid)}", flush=True)
                 for e in errors[:3]:
                     print(f"    error: {e[:200]}", flush=True)
                 failed += len(errors) + late
