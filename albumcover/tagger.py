@@ -30,6 +30,9 @@ DEFAULT_MODEL = DEFAULT_TAGGER  # one source of the default: albumcover.recipe
 # slightly more (the activations, ~25 MB per patch, outgrow the caches); GPUs want more.
 DEFAULT_BATCH_SIZE = 8
 _DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+# what runs Musicnn on a CPU: "auto" picks ONNX Runtime for float32 where it is installed (the
+# fastest measured, albumcover.ortengine), else the OpenBLAS front end (albumcover.frontend)
+ENGINES = ("auto", "onnx", "gemm", "torch")
 # Features the original returns one row per patch; the others it returns per frame, patch
 # after patch (np.squeeze of each batch of one, concatenated along the first axis).
 _PER_PATCH_FEATURES = ("mean_pool", "max_pool", "penultimate")
@@ -121,9 +124,13 @@ class Tagger:
         device: torch.device,
         dtype: torch.dtype = torch.float32,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        engine: str = "auto",
+        cache_dir: str | Path | None = None,
     ):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
         self.model_name = model_name
         self.network = network.eval()
         self.labels = list(labels)
@@ -131,15 +138,31 @@ class Tagger:
         self.dtype = dtype
         self.batch_size = batch_size
         self._gemm = None  # GemmFrontend, built on first use where it applies
+        self._ort = None  # OrtNetwork, likewise
+        self._cache_dir = cache_dir
+        self.engine = self._choose_engine(engine)
 
-    @property
-    def engine(self) -> str:
-        """What runs the front-end convolutions: "gemm" (OpenBLAS sgemm through NumPy, see
-        :mod:`albumcover.frontend`: Musicnn in float32 on a CPU) or "torch"."""
+    def _choose_engine(self, asked: str) -> str:
+        """What runs the network: "onnx" (ONNX Runtime, :mod:`albumcover.ortengine`: Musicnn in
+        float32 on a CPU, where onnxruntime is installed), "gemm" (the front end as OpenBLAS
+        sgemm, :mod:`albumcover.frontend`: Musicnn in float32 or bfloat16 on a CPU) or "torch"
+        (everything else, and the features path)."""
+        from . import ortengine
         from .musicnn import Musicnn
 
-        cpu = self.device.type == "cpu" and self.dtype in (torch.float32, torch.bfloat16)
-        return "gemm" if cpu and isinstance(self.network, Musicnn) else "torch"
+        cpu = self.device.type == "cpu" and isinstance(self.network, Musicnn)
+        fp32 = self.dtype == torch.float32
+        if asked == "onnx" and not (cpu and fp32 and ortengine.available()):
+            raise ValueError(
+                "engine='onnx' runs Musicnn in float32 on a CPU with onnxruntime and onnx "
+                f"installed; here: {self.model_name} on {self.device} in {self.dtype}, "
+                f"onnxruntime {'installed' if ortengine.available() else 'not installed'}"
+            )
+        if asked == "torch" or not cpu or self.dtype not in (torch.float32, torch.bfloat16):
+            return "torch"
+        if asked == "auto" and fp32 and ortengine.available():
+            return "onnx"
+        return "onnx" if asked == "onnx" else "gemm"
 
     @classmethod
     def load(
@@ -153,6 +176,7 @@ class Tagger:
         cache_dir: str | Path | None = None,
         index_url: str = DEFAULT_INDEX_URL,
         use_installed: bool = True,
+        engine: str = "auto",
     ) -> Tagger:
         """Load pretrained ``model`` (one of :data:`MODELS`) onto ``device``.
 
@@ -161,7 +185,9 @@ class Tagger:
         and batch norm in fp32), or float16 on CUDA; None picks :func:`default_dtype` (bf16 on
         CPUs with AVX512_BF16/AMX, logged) and ``dtype=torch.float32`` forces float32. The
         weights come from ``weights_dir``, the installed musicnn package, or the official wheel
-        fetched from ``index_url`` (see :mod:`albumcover.weights`).
+        fetched from ``index_url`` (see :mod:`albumcover.weights`). ``engine``: one of
+        :data:`ENGINES`; "auto" runs float32 Musicnn on a CPU through ONNX Runtime when it is
+        installed (exported once into ``cache_dir``), else through the OpenBLAS front end.
         """
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
@@ -200,12 +226,14 @@ class Tagger:
             device=resolved,
             dtype=dtype,
             batch_size=batch_size,
+            engine=engine,
+            cache_dir=cache_dir,
         )
 
     def __repr__(self) -> str:
         return (
             f"Tagger({self.model_name!r}, device={str(self.device)!r}, "
-            f"dtype={self.dtype}, batch_size={self.batch_size})"
+            f"dtype={self.dtype}, engine={self.engine!r}, batch_size={self.batch_size})"
         )
 
     def tag(
@@ -296,6 +324,8 @@ class Tagger:
     ) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
         """Logits ``(n_patches, n_labels)`` (and activations) of ``patches``, the patches of
         songs of ``sizes`` patches each (None: one song)."""
+        if not features and self.engine == "onnx":
+            return self._run_onnx(patches), None
         if not features and self.engine == "gemm":
             return self._run_gemm(patches, sizes or [len(patches)]), None
         logits: list[np.ndarray] = []
@@ -318,6 +348,20 @@ class Tagger:
         names = self.network.feature_names
         merged: Mapping[str, np.ndarray] = {n: np.concatenate(collected[n]) for n in names}
         return np.concatenate(logits), {n: _original_layout(n, merged[n]) for n in names}
+
+    def _run_onnx(self, patches: np.ndarray) -> np.ndarray:
+        # each patch runs alone, so a song's numbers never depend on the songs batched with it
+        from . import ortengine
+        from .weights import default_cache_dir
+
+        threads = torch.get_num_threads()
+        if self._ort is None or len(self._ort.sessions) != threads:
+            cache = Path(self._cache_dir) if self._cache_dir is not None else default_cache_dir()
+            model = ortengine.cached_model(
+                self.network, self.model_name, cache, PATCH_FRAMES, N_MELS
+            )
+            self._ort = ortengine.OrtNetwork(model, threads)
+        return self._ort(patches)
 
     def _run_gemm(self, patches: np.ndarray, sizes: list[int]) -> np.ndarray:
         from .frontend import GemmFrontend

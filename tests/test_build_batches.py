@@ -38,16 +38,21 @@ def taggers():
     return Tagger.load("MTT_musicnn", "cpu"), Tagger.load("MSD_musicnn", "cpu")
 
 
-@pytest.mark.parametrize("dtype", [None, torch.float32], ids=["default", "float32"])
-def test_tag_songs_equals_tag_patches_song_by_song_on_the_gemm_engine(songs, dtype):
-    tagger = Tagger.load("MSD_musicnn", "cpu", dtype=dtype)
-    assert tagger.engine == "gemm"
+@pytest.mark.parametrize(
+    ("dtype", "engine"),
+    [(None, "gemm"), (torch.float32, "gemm"), (torch.float32, "onnx")],
+    ids=["gemm-default-dtype", "gemm-float32", "onnx-float32"],
+)
+def test_tag_songs_equals_tag_patches_song_by_song_on_the_cpu_engines(songs, dtype, engine):
+    tagger = Tagger.load("MSD_musicnn", "cpu", dtype=dtype, engine=engine)
+    assert tagger.engine == engine
     assert [len(s) for s in songs] == [1, 10, 2, 4, 20]
     batched = tagger.tag_songs(songs, top=5)
     assert len(batched) == len(songs)
     for song, result in zip(songs, batched, strict=True):
         alone = tagger.tag_patches(song, top=5)
-        # exactly: each patch's front end is computed alone, the back end song by song
+        # exactly: each patch's front end (gemm) or whole network (onnx) is computed alone,
+        # the gemm engine's back end song by song
         assert result.taggram.shape == (len(song), len(tagger.labels))
         assert np.array_equal(result.taggram, alone.taggram)
         assert result.scores == alone.scores and result.tags == alone.tags

@@ -23,7 +23,8 @@ needs_bf16 = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def fp32():
-    return {m: Tagger.load(m, "cpu", dtype=torch.float32) for m in ("MTT_musicnn", "MSD_musicnn")}
+    models = ("MTT_musicnn", "MSD_musicnn")
+    return {m: Tagger.load(m, "cpu", dtype=torch.float32, engine="gemm") for m in models}
 
 
 @pytest.mark.parametrize("model", ["MTT_musicnn", "MSD_musicnn"])
