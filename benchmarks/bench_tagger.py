@@ -170,6 +170,7 @@ def measure_warm(song: Path, model: str, dtype: str, runs: int, threads: int) ->
         "labels": list(result.labels),
         "top10": list(result.tags),
         "seconds": len(audio) / 16000,
+        "engine": tagger.engine,
     }
 
 
@@ -256,7 +257,8 @@ def main(args) -> None:
     print(f"Machine: {machine(args.threads)}")
     print(f"Song: {ours['seconds']:.1f} s mp3 ({args.copies} x the shared clip), {args.model}; ")
     print(f"warm figures are medians of {args.runs} runs after a warm-up.\n")
-    print("| stage | " + " | ".join(f"ours {d} wall s | ours {d} CPU s" for d in dtypes) + " |")
+    heads = [f"ours {d} ({rows[d]['engine']})" for d in dtypes]
+    print("| stage | " + " | ".join(f"{h} wall s | {h} CPU s" for h in heads) + " |")
     print("|---|" + "---:|---:|" * len(dtypes))
     for key, name in (
         ("decode_s", "decode"),
@@ -297,7 +299,7 @@ def main(args) -> None:
     ):
         print(
             f"| {name} | {theirs[0]:.2f} | {theirs[1]:.2f} | "
-            f"{theirs[0] / mine[0]:.1f}x | {theirs[1] / mine[1]:.1f}x |"
+            f"{theirs[0] / mine[0]:.2f}x | {theirs[1] / mine[1]:.2f}x |"
         )
     print(
         f"| fresh process, peak RSS | {once['peak_rss_mb']:.0f} MB | | "
@@ -356,10 +358,11 @@ def best_of(fn, runs: int) -> tuple[float, float]:
 def floor_table(args, patches, with_reference: bool) -> None:
     """The network against the machine's GEMM floor and the original, in alternating rounds.
 
-    Each round times, one after the other on the same patches: ours in fp32 (sgemm front end),
-    ours in bf16 (where native), the port's plain torch network (conv2d through oneDNN, what
-    the tagger ran before) and one persistent TF session; each figure is the best over rounds
-    (min of wall, min of CPU), so a neighbour's burst of load hurts all sides alike.
+    Each round times, one after the other on the same patches: ours in fp32 (the default
+    engine: ONNX Runtime where installed; and the sgemm front end), ours in bf16 (where
+    native), the port's plain torch network (conv2d through oneDNN, what the tagger ran
+    before) and one persistent TF session; each figure is the best over rounds (min of wall,
+    min of CPU), so a neighbour's burst of load hurts all sides alike.
     """
     import numpy as np
     import torch
@@ -370,10 +373,14 @@ def floor_table(args, patches, with_reference: bool) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     native_bf16 = bf16_supported()
-    paths = {"ours fp32 (sgemm front end)": Tagger.load(args.model, "cpu", dtype=torch.float32)}
+    fp32 = Tagger.load(args.model, "cpu", dtype=torch.float32)  # the default engine
+    paths = {f"ours fp32 ({fp32.engine}, the default)": fp32}
+    if fp32.engine != "gemm":
+        gemm = Tagger.load(args.model, "cpu", dtype=torch.float32, engine="gemm")
+        paths["ours fp32 (sgemm front end)"] = gemm
     if native_bf16:
         paths["ours bf16"] = Tagger.load(args.model, "cpu", dtype=torch.bfloat16)
-    conv = paths["ours fp32 (sgemm front end)"].network
+    conv = fp32.network
 
     def torch_conv():
         with torch.inference_mode():
