@@ -172,8 +172,8 @@ def compiled(args, tagger, patches, folder: Path) -> list[Contender]:
     first, extra = first_call_extra(compiled_back)
     cold, warm = fresh_costs(args, "compile", folder, 2)
     note = (
-        f"first call {first:.1f} s here; fresh process: first call +{cold['first_extra_s']:.1f} s "
-        f"(cold cache), +{warm['first_extra_s']:.1f} s (warm on-disk cache); "
+        f"first call {first:.1f} s here; fresh process: first call {cold['first_extra_s']:+.1f} s "
+        f"(cold cache), {warm['first_extra_s']:+.1f} s (warm on-disk cache); "
         f"peak RSS {warm['peak_rss_mb']:.0f} MB"
     )
     whole = torch.compile(network, dynamic=True)
@@ -191,7 +191,7 @@ def compiled(args, tagger, patches, folder: Path) -> list[Contender]:
                   one_time=note),
         Contender(f"torch.compile: whole network (convs via oneDNN), batches of {BATCH}",
                   whole_model,
-                  one_time=f"first call {whole_first:.1f} s here (+{whole_extra:.1f} s)"),
+                  one_time=f"first call {whole_first:.1f} s here ({whole_extra:+.1f} s)"),
         Contender("part: our front end alone (input BN + im2col sgemm + max)",
                   lambda: front(patches), part=True),
         Contender("part: mid/back end, eager torch", eager_back, part=True),
@@ -476,7 +476,7 @@ def main(args) -> None:
         (cost,) = fresh_costs(args, "ours", folder)
         contenders[0].one_time = (
             f"fresh process: weights {cost['setup_s']:.2f} s, first call "
-            f"+{cost['first_extra_s']:.2f} s, peak RSS {cost['peak_rss_mb']:.0f} MB"
+            f"{cost['first_extra_s']:+.2f} s, peak RSS {cost['peak_rss_mb']:.0f} MB"
         )
         if not args.no_compile:
             contenders += compiled(args, tagger, patches, folder)
@@ -490,7 +490,7 @@ def main(args) -> None:
             (cost,) = fresh_costs(args, "onnxruntime", folder)
             note = (
                 f"{export_note}; fresh process: import {cost['import_s']:.2f} s, session "
-                f"{cost['setup_s']:.2f} s, first call +{cost['first_extra_s']:.2f} s, "
+                f"{cost['setup_s']:.2f} s, first call {cost['first_extra_s']:+.2f} s, "
                 f"peak RSS {cost['peak_rss_mb']:.0f} MB (1 patch per thread)"
             )
             contenders += ort_contenders(args, onnx_path, patches, note)
@@ -500,7 +500,7 @@ def main(args) -> None:
                 (cost,) = fresh_costs(args, "openvino", folder)
                 note += (
                     f"; fresh process: import {cost['import_s']:.2f} s, read + compile "
-                    f"{cost['setup_s']:.2f} s, first call +{cost['first_extra_s']:.2f} s, "
+                    f"{cost['setup_s']:.2f} s, first call {cost['first_extra_s']:+.2f} s, "
                     f"peak RSS {cost['peak_rss_mb']:.0f} MB (1 request, all patches)"
                 )
             contenders += ov_contenders(args, onnx_path, tagger.network, patches, note)
