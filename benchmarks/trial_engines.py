@@ -3,9 +3,8 @@
 On the 60 patches of a 3-minute song (the shared clip x 6), in one process, in alternating rounds
 (each contender once per round, best of --runs after a warm-up; the best over rounds is kept, so a
 neighbour's burst of load hurts every side alike; the GEMM peaks are measured each round too),
-against the machine's measured GEMM peaks and
-the original TensorFlow Musicnn with one persistent session (--reference-python, a subprocess per
-round):
+against the machine's measured GEMM peaks and the original TensorFlow Musicnn with one persistent
+session (--reference-python, a subprocess per round):
 
 - ours: the "gemm" engine (``albumcover.frontend``: the five front-end convs as im2col sgemm
   through NumPy's OpenBLAS, one patch per thread; mid- and back-end in torch), and its bf16 path;
