@@ -357,10 +357,9 @@ class Tagger:
         threads = torch.get_num_threads()
         if self._ort is None or len(self._ort.sessions) != threads:
             cache = Path(self._cache_dir) if self._cache_dir is not None else default_cache_dir()
-            model = ortengine.cached_model(
-                self.network, self.model_name, cache, PATCH_FRAMES, N_MELS
+            self._ort = ortengine.load_network(
+                self.network, self.model_name, cache, threads, PATCH_FRAMES, N_MELS
             )
-            self._ort = ortengine.OrtNetwork(model, threads)
         return self._ort(patches)
 
     def _run_gemm(self, patches: np.ndarray, sizes: list[int]) -> np.ndarray:
