@@ -5,7 +5,8 @@ What grows in a long-running gradio + torch process, and what this module does a
 * glibc malloc gives each thread that allocates its own arena (up to 8 per core) and keeps what
   is freed there for reuse; gradio runs handlers and file processing on a pool of worker threads,
   so each new thread grows the heap by its peak. :func:`limit_malloc_arenas` caps the arenas,
-  :func:`release_after` hands freed memory back to the system after each request (malloc_trim).
+  :func:`release_after` hands freed memory back to the system after each request (malloc_trim),
+  and again, after a full garbage collection, once requests stop.
 * gradio keeps one session state (a copy of every component's config) per visitor, up to
   ``state_session_capacity`` (10000 by default) and for good: app.py lowers the capacity.
 * uploads and results are files in gradio's cache folder: app.py deletes old ones
