@@ -12,7 +12,9 @@ gradio's cache folder and the growth over the previous round. The song is the sh
 clip. Every round has a deadline (``--round-timeout``); the run is bounded by ``--rounds``.
 
 ``--env NAME=VALUE`` (repeatable) adds to the server's environment (any ``ALBUMCOVER_*``
-setting, for instance).
+setting, for instance). ``--map`` also prints, each round, the server's RSS by kind of mapping
+(main heap, anonymous mappings by size, files): allocator state as opposed to live growth.
+A SIGTERM (``timeout``, ``kill``) stops the server too, not only this script.
 """
 
 from __future__ import annotations
@@ -129,7 +131,19 @@ def user(url: str, song: Path, steps: int, downloads: Path, errors: list) -> Non
         errors.append(f"{type(e).__name__}: {e}")
 
 
+def _stop_on_sigterm() -> None:
+    # SystemExit unwinds through AppServer's context manager, which stops the app; without it a
+    # killed soak leaves its server running
+    import signal
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main(args) -> int:
+    _stop_on_sigterm()
     from tests.app_server import AppServer
     from tests.tiny_models import IMAGE_SIZE, save_tiny_sd
 
