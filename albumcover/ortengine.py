@@ -140,3 +140,7 @@ class OrtNetwork:
             for session, indices in zip(self.sessions, slices, strict=False)
         ]
         return np.concatenate([row for future in futures for row in future.result()])
+
+    def close(self) -> None:
+        """Stop the worker threads (the sessions are freed with the object)."""
+        self._pool.shutdown(wait=False)

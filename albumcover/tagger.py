@@ -356,6 +356,8 @@ class Tagger:
 
         threads = torch.get_num_threads()
         if self._ort is None or len(self._ort.sessions) != threads:
+            if self._ort is not None:
+                self._ort.close()  # torch's thread count changed: new sessions, new threads
             cache = Path(self._cache_dir) if self._cache_dir is not None else default_cache_dir()
             self._ort = ortengine.load_network(
                 self.network, self.model_name, cache, threads, PATCH_FRAMES, N_MELS

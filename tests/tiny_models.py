@@ -337,16 +337,7 @@ FULL_SIZE_SDXL = dict(
         cross_attention_dim=768 + 1280,
     ),
     vae={**FULL_SIZE["vae"], "sample_size": 1024, "scaling_factor": 0.13025},
-    text_encoder=dict(
-        vocab_size=49408,
-        hidden_size=768,
-        intermediate_size=3072,
-        num_attention_heads=12,
-        num_hidden_layers=12,
-        max_position_embeddings=77,
-        hidden_act="quick_gelu",
-        projection_dim=768,
-    ),
+    text_encoder=FULL_SIZE["text_encoder"],  # SDXL's first text encoder is SD 1.5's CLIP ViT-L
     text_encoder_2=dict(
         hidden_size=1280,
         intermediate_size=5120,
