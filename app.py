@@ -51,9 +51,10 @@ from matplotlib.figure import Figure
 
 import app_inputs as checked
 import app_memory
-from albumcover.audio import DEFAULT_MAX_DURATION, SAMPLE_RATE, AudioError, load_audio_capped
-from albumcover.features import HOP_LENGTH, PATCH_FRAMES
-from albumcover.generator import (
+from albumcover.ear.audio import DEFAULT_MAX_DURATION, SAMPLE_RATE, AudioError, load_audio_capped
+from albumcover.ear.features import HOP_LENGTH, PATCH_FRAMES
+from albumcover.ear.tagger import Tagger
+from albumcover.paint.generator import (
     MAX_SEED,
     MAX_SIZE,
     MIN_SIZE,
@@ -79,7 +80,6 @@ from albumcover.recipe import (
     check_served_recipe,
     load_recipe,
 )
-from albumcover.tagger import Tagger
 from release_ui import build_release_panel
 
 # Headless server: no GUI backend, ever. The taggram is drawn on an explicit Agg canvas (no
@@ -496,7 +496,7 @@ def load_upscaler(model: str | None):
     if not torch.cuda.is_available() and not zero_gpu:
         log.warning("ALBUMCOVER_UPSCALER=%s needs a GPU; none here, exports use Lanczos", model)
         return None
-    from albumcover.export import DiffusionUpscaler, ExportError
+    from albumcover.release.export import DiffusionUpscaler, ExportError
 
     try:
         return DiffusionUpscaler.from_pretrained(model, device="cuda")

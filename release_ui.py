@@ -1,6 +1,6 @@
 """The app's release panel: letter the chosen cover, export it at 3000 px, check it, and write it
-into the song. UI wiring only (the work is in albumcover.lettering / export / check / songfile);
-kept beside app.py so app.py stays a thin page.
+into the song. UI wiring only (the work is in albumcover.release and albumcover.songfile); kept
+beside app.py so app.py stays a thin page.
 
 Named API endpoints (documented in the README): ``/letter`` (a fast preview), ``/export`` (the
 distributor file and its check report) and ``/embed`` (the song with the cover). Every field is
@@ -18,8 +18,8 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
-from albumcover.check import check_cover
-from albumcover.export import (
+from albumcover.release.check import check_cover
+from albumcover.release.export import (
     DEFAULT_SIZE,
     FORMATS,
     MAX_EXPORT_SIZE,
@@ -27,8 +27,8 @@ from albumcover.export import (
     ExportSettings,
     export_cover,
 )
-from albumcover.fonts import FONT_NAMES
-from albumcover.lettering import LAYOUTS, letter_cover, parse_color
+from albumcover.release.fonts import FONT_NAMES
+from albumcover.release.lettering import LAYOUTS, letter_cover, parse_color
 
 log = logging.getLogger("albumcover.app")
 
@@ -191,7 +191,8 @@ def build_release_panel(*, audio, title, artist, gallery, generated, upscaler=No
         return str(target), "\n".join(lines)
 
     def embed(song, cover_file):
-        from albumcover.songfile import SongFileError, embed_cover
+        from albumcover.songfile.embed import embed_cover
+        from albumcover.songfile.tags import SongFileError
 
         if not song:
             raise _error("song: upload the song to write the cover into (mp3, flac, m4a, ...)")

@@ -2,6 +2,19 @@
 
 Musicnn tags + song metadata -> a prompt -> a (DreamBooth-fine-tuned) Stable Diffusion pipeline.
 
+The rooms (each subpackage's docstring says what it owns and may import):
+
+    pipeline, prompts, recipe   the serving contract: audio + metadata -> tags -> prompt -> covers,
+                                prompts written the way the model's captions were (the recipe)
+    ear/                        decoding, Musicnn features and tagging
+    paint/                      diffusers text-to-image pipelines and model families
+    release/                    lettering, export, the distributor check
+    songfile/                   song tags read, covers embedded
+    cli/                        the ``albumcover`` command
+    files                       the one way a file is written (atomically)
+
+Dependencies run one way: cli -> pipeline -> ear, paint -> prompts/recipe -> files.
+
 Importing the package is cheap: submodules (and torch, diffusers, librosa) load on first use of
 the name that needs them, so ``import albumcover`` pulls in no gradio, diffusers or TensorFlow.
 """
@@ -12,32 +25,32 @@ __version__ = "0.1.0"
 
 # public name -> submodule that defines it
 _EXPORTS = {
-    "AudioError": "audio",
-    "load_audio": "audio",
-    "Tagger": "tagger",
-    "TagResult": "tagger",
+    "AudioError": "ear.audio",
+    "load_audio": "ear.audio",
+    "Tagger": "ear.tagger",
+    "TagResult": "ear.tagger",
     "SongInfo": "prompts",
     "build_prompt": "prompts",
     "fit_text": "prompts",
-    "CoverGenerator": "generator",
-    "GenerationSettings": "generator",
-    "FastPath": "generator",
-    "ModelFamily": "families",
+    "CoverGenerator": "paint.generator",
+    "GenerationSettings": "paint.generator",
+    "FastPath": "paint.generator",
+    "ModelFamily": "paint.families",
     "CaptionRecipe": "recipe",
     "load_recipe": "recipe",
     "describe_song": "pipeline",
     "make_covers": "pipeline",
-    "SongFileError": "songfile",
-    "SongTags": "songfile",
-    "embed_cover": "songfile",
-    "read_song_tags": "songfile",
-    "letter": "lettering",
-    "letter_cover": "lettering",
-    "LetteringError": "lettering",
-    "ExportSettings": "export",
-    "ExportError": "export",
-    "export_cover": "export",
-    "check_cover": "check",
+    "SongFileError": "songfile.tags",
+    "SongTags": "songfile.tags",
+    "embed_cover": "songfile.embed",
+    "read_song_tags": "songfile.tags",
+    "letter": "release.lettering",
+    "letter_cover": "release.lettering",
+    "LetteringError": "release.lettering",
+    "ExportSettings": "release.export",
+    "ExportError": "release.export",
+    "export_cover": "release.export",
+    "check_cover": "release.check",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

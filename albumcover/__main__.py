@@ -1,5 +1,5 @@
-"""``python -m albumcover``: see :mod:`albumcover.cli`."""
+"""``python -m albumcover``: see :mod:`albumcover.cli.main`."""
 
-from .cli import main
+from .cli.main import main
 
 raise SystemExit(main())

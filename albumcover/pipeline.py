@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .ear.audio import load_audio
+from .ear.features import song_patches, spread_patches
+from .paint.generator import GenerationSettings
 from .prompts import (
     CLIP_MAX_TOKENS,
     SongInfo,
@@ -24,8 +27,8 @@ from .prompts import (
 from .recipe import DEFAULT_RECIPE, CaptionRecipe
 
 if TYPE_CHECKING:
-    from .generator import Cover, CoverGenerator, GenerationSettings
-    from .tagger import Tagger, TagResult
+    from .ear.tagger import Tagger, TagResult
+    from .paint.generator import Cover, CoverGenerator, GenerationSettings
 
 
 _NO_BUDGET = 1 << 30  # tokens: "never shorten"
@@ -92,14 +95,11 @@ def describe_song(
             :data:`~albumcover.recipe.DEFAULT_RECIPE`.
 
     Raises:
-        albumcover.audio.AudioError: the audio cannot be decoded or is silent.
+        albumcover.ear.audio.AudioError: the audio cannot be decoded or is silent.
         ValueError: an unknown style or bad parameter.
     """
     if not isinstance(audio, np.ndarray):
-        from .audio import load_audio
-
         audio = load_audio(audio)
-    from .features import song_patches
 
     # The log-mel patches are computed once and fed to both networks.
     patches = song_patches(audio)
@@ -131,7 +131,7 @@ def describe_patches(
     recipe: CaptionRecipe | None = None,
 ) -> SongDescription:
     """:func:`describe_song` from a song's log-mel patches ``(n_patches, 187, 96)`` float32
-    (:func:`albumcover.features.song_patches`), e.g. computed in another process.
+    (:func:`albumcover.ear.features.song_patches`), e.g. computed in another process.
 
     The taggers need only ``tag_patches(patches, top=...)``; the arguments are describe_song's.
     """
@@ -143,8 +143,6 @@ def describe_patches(
     genre = None
     category = song.category.strip()
     if not category and genre_tagger is not None:
-        from .features import spread_patches
-
         # the category is one word per song: the recipe's sample of patches decides it
         genre = genre_tagger.tag_patches(spread_patches(patches, recipe.genre_patches), top=top)
         category = infer_category(genre.scores)
@@ -178,7 +176,6 @@ def make_covers(
 
     Returns ``settings.num_images`` covers, each a PIL image with the seed that reproduces it.
     """
-    from .generator import GenerationSettings
 
     prompt = (
         description_or_prompt.prompt

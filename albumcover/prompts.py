@@ -11,6 +11,9 @@ same :func:`build_prompt` writes training captions and serving prompts, so they 
 
 from __future__ import annotations
 
+import difflib
+import hashlib
+import json
 import logging
 import math
 import re
@@ -22,6 +25,9 @@ from string import Formatter
 log = logging.getLogger(__name__)
 
 DEFAULT_STYLE = "study"
+# the prompt's tags by default (a recipe records the values its captions were written with)
+DEFAULT_TOP = 5
+DEFAULT_THRESHOLD = 0.1
 CLIP_MAX_TOKENS = 77  # CLIP's context: 75 tokens of text between <|startoftext|> and <|endoftext|>
 
 DEFAULT_NEGATIVE_PROMPT = (
@@ -199,8 +205,6 @@ _CANONICAL_TAG = {alias: name for name, aliases in _TAG_SYNONYMS.items() for ali
 def tables_fingerprint() -> str:
     """A short hash of the category list and the genre and synonym tables: captions written with
     other tables are other words, so a model's caption recipe records which ones it saw."""
-    import hashlib
-    import json
 
     tables = [CATEGORIES, sorted(_GENRE_CATEGORY.items()), sorted(_TAG_SYNONYMS.items())]
     return hashlib.sha256(json.dumps(tables).encode()).hexdigest()[:12]
@@ -236,15 +240,13 @@ def select_tags(
 
     Args:
         scores: label -> score in [0, 1] (e.g. ``TagResult.scores``, a mean over patches).
-        top: the most tags kept (>= 0); None: :data:`albumcover.recipe.DEFAULT_TOP`.
-        threshold: the least score kept; None: :data:`albumcover.recipe.DEFAULT_THRESHOLD`.
+        top: the most tags kept (>= 0); None: :data:`DEFAULT_TOP`.
+        threshold: the least score kept; None: :data:`DEFAULT_THRESHOLD`.
 
     Returns:
         Canonical lower-case tag names, best first. Near-synonyms (``female``, ``woman``,
         ``female vocalists``, ...) are merged under one name with the strongest score.
     """
-    from .recipe import DEFAULT_THRESHOLD, DEFAULT_TOP  # recipe imports this module
-
     top = DEFAULT_TOP if top is None else top
     threshold = DEFAULT_THRESHOLD if threshold is None else threshold
     if isinstance(top, bool) or not isinstance(top, int) or top < 0:
@@ -332,7 +334,6 @@ def token_counter(tokenizer) -> Callable[[str], int]:
 def removed_parts(full: str, short: str) -> list[str]:
     """The runs of words of ``full`` that are missing from ``short`` (a prompt before and after
     :func:`build_prompt` shortened it), to tell the user what the token budget left out."""
-    import difflib
 
     a, b = full.split(), short.split()
     parts = []

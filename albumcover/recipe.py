@@ -17,7 +17,8 @@ import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from .prompts import DEFAULT_STYLE, STYLES, tables_fingerprint
+from .files import write_atomic
+from .prompts import DEFAULT_STYLE, DEFAULT_THRESHOLD, DEFAULT_TOP, STYLES, tables_fingerprint
 
 RECIPE_FILE = "albumcover_recipe.json"
 RECIPE_FORMAT = 2  # 2: genre_patches (format 1 recipes ran the genre tagger on every patch)
@@ -28,8 +29,6 @@ GENRE_TAGGER = "MSD_musicnn"  # its labels are genres: the category is inferred 
 # category is one word per song, and a 3-minute song's Analyze then costs 1.17 networks
 # instead of 2 (benchmarks/README.md, "Analyze").
 GENRE_PATCHES = 10
-DEFAULT_TOP = 5
-DEFAULT_THRESHOLD = 0.1
 CAPTION_MODES = ("prompt", "category", "none")
 CATEGORY_CAPTION = "cover album of {category} song"  # caption_mode "category"
 
@@ -45,7 +44,7 @@ class CaptionRecipe:
     the caption budget, the version of the synonym/category tables, and the caption mode
     (``prompt``: the full caption; ``category``: only ``cover album of {category} song``;
     ``none``: empty captions, an unconditional fine-tune). ``genre_patches``: how many patches
-    the genre tagger hears (:func:`albumcover.features.spread_patches`; None: every patch)."""
+    the genre tagger hears (:func:`albumcover.ear.features.spread_patches`; None: every patch)."""
 
     style: str = DEFAULT_STYLE
     template: str = STYLES[DEFAULT_STYLE].template
@@ -135,7 +134,6 @@ class CaptionRecipe:
 
     def save(self, folder: str | os.PathLike) -> Path:
         """Write the recipe into ``folder`` (created) as :data:`RECIPE_FILE`; return its path."""
-        from .files import write_atomic
 
         path = Path(folder) / RECIPE_FILE
         write_atomic(path, self.to_json())

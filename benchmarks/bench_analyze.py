@@ -40,12 +40,12 @@ def main() -> None:
 
     import torch
 
-    from albumcover.audio import load_audio
-    from albumcover.features import song_patches
+    from albumcover.ear.audio import load_audio
+    from albumcover.ear.features import song_patches
+    from albumcover.ear.tagger import Tagger
     from albumcover.pipeline import describe_song
     from albumcover.prompts import SongInfo
     from albumcover.recipe import DEFAULT_RECIPE, CaptionRecipe
-    from albumcover.tagger import Tagger
 
     dtype = {"auto": None, "fp32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
     tagger = Tagger.load("MTT_musicnn", "cpu", dtype=dtype)

@@ -104,8 +104,8 @@ def time_tag_calls(
 ) -> dict[int, tuple[float, float]]:
     """The caption tagger alone on the clip (10 patches): best wall and CPU seconds per track
     of one ``tag_songs`` call over ``n`` copies, for each ``n``; sizes alternate every round."""
-    from albumcover.audio import load_audio
-    from albumcover.features import song_patches
+    from albumcover.ear.audio import load_audio
+    from albumcover.ear.features import song_patches
 
     patches = song_patches(load_audio(CLIP))
     timed = TimedTagger(tagger)  # (its synchronisation on CUDA; the clock is ours)
@@ -171,7 +171,7 @@ def main() -> None:
             "a GPU machine, or use --device cpu"
         )
 
-    from albumcover.tagger import DEFAULT_BATCH_SIZE, Tagger
+    from albumcover.ear.tagger import DEFAULT_BATCH_SIZE, Tagger
     from train.batching import CUDA_BATCH_SIZE
     from train.build_dataset import build_dataset
 

@@ -56,11 +56,11 @@ def main(argv=None) -> None:
 
     from PIL import Image, ImageDraw, ImageFont
 
-    from albumcover import fonts
-    from albumcover.check import check_cover
-    from albumcover.export import ExportSettings, LanczosUpscaler, export_cover
-    from albumcover.lettering import letter_cover
-    from albumcover.songfile import embed_cover
+    from albumcover.release import fonts
+    from albumcover.release.check import check_cover
+    from albumcover.release.export import ExportSettings, LanczosUpscaler, export_cover
+    from albumcover.release.lettering import letter_cover
+    from albumcover.songfile.embed import embed_cover
 
     source = painting()
     settings = ExportSettings(size=args.size)
@@ -149,7 +149,7 @@ def main(argv=None) -> None:
             wall, cpu, _ = timed(lambda song=song, out=out: shutil.copyfile(song, out), args.runs)
             rows.append(("  reference: plain file copy", wall, cpu))
         if args.upscaler:
-            from albumcover.export import DiffusionUpscaler
+            from albumcover.release.export import DiffusionUpscaler
 
             upscaler = DiffusionUpscaler.from_pretrained(args.upscaler)
             wall, cpu, result = timed(

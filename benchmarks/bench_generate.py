@@ -79,7 +79,7 @@ import diffusers, transformers
 diffusers.utils.logging.set_verbosity_error()
 transformers.utils.logging.set_verbosity_error()
 from diffusers import AutoPipelineForText2Image  # the heavy part of the imports
-from albumcover.generator import CoverGenerator, GenerationSettings
+from albumcover.paint.generator import CoverGenerator, GenerationSettings
 if int(sys.argv[7]):
     torch.set_num_threads(int(sys.argv[7]))
 t1 = time.perf_counter()
@@ -128,7 +128,7 @@ def measure(gen, n: int, args, sync) -> dict:
     CoverGenerator.generate."""
     import torch
 
-    from albumcover.generator import GenerationSettings
+    from albumcover.paint.generator import GenerationSettings
 
     pipe = gen.pipeline
     settings = GenerationSettings(
@@ -206,7 +206,7 @@ def compare_fast(folder: Path, device: str, dtype, args, sync) -> list[tuple[str
 
     from diffusers import AutoencoderTiny
 
-    from albumcover.generator import CoverGenerator, FastPath
+    from albumcover.paint.generator import CoverGenerator, FastPath
     from tests.tiny_models import save_tiny_lora
 
     lora = str(save_tiny_lora(folder, folder.parent / "lcm_lora"))  # stands in for the LCM-LoRA
@@ -258,7 +258,7 @@ def main(args) -> None:
     import torch
     import transformers
 
-    from albumcover.generator import CoverGenerator, pick_device
+    from albumcover.paint.generator import CoverGenerator, pick_device
     from tests.tiny_models import (
         save_full_size_sd,
         save_full_size_sdxl,

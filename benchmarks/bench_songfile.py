@@ -77,7 +77,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs per figure (median)")
     args = parser.parse_args()
 
-    from albumcover.songfile import embed_cover, read_song_tags
+    from albumcover.songfile.embed import embed_cover
+    from albumcover.songfile.tags import read_song_tags
 
     with tempfile.TemporaryDirectory(prefix="bench-songfile-") as tmp:
         tmp = Path(tmp)

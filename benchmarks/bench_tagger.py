@@ -83,7 +83,7 @@ def fresh_process(args) -> None:
     start = time.perf_counter()
     import torch
 
-    from albumcover.tagger import Tagger
+    from albumcover.ear.tagger import Tagger
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -115,7 +115,7 @@ def dtype_kwargs(dtype: str) -> dict:
 def bf16_supported() -> bool:
     import torch
 
-    from albumcover.tagger import bf16_supported as supported
+    from albumcover.ear.tagger import bf16_supported as supported
 
     return supported(torch.device("cpu"))
 
@@ -149,9 +149,9 @@ def measure_warm(song: Path, model: str, dtype: str, runs: int, threads: int) ->
     import numpy as np
     import torch
 
-    from albumcover.audio import load_audio
-    from albumcover.features import log_mel_spectrogram, make_patches
-    from albumcover.tagger import Tagger
+    from albumcover.ear.audio import load_audio
+    from albumcover.ear.features import log_mel_spectrogram, make_patches
+    from albumcover.ear.tagger import Tagger
 
     if threads:
         torch.set_num_threads(threads)
@@ -238,8 +238,8 @@ def main(args) -> None:
         folder = Path(tmp)
         song = make_song(args.audio, args.copies, folder)
         if args.floor_only:
-            from albumcover.audio import load_audio
-            from albumcover.features import song_patches
+            from albumcover.ear.audio import load_audio
+            from albumcover.ear.features import song_patches
 
             print(f"Machine: {machine(args.threads)}")
             floor_table(args, song_patches(load_audio(song)), args.reference_python is not None)
@@ -327,7 +327,7 @@ def network_flop(model: str, patches) -> float:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from albumcover.musicnn import build_model
+    from albumcover.ear.musicnn import build_model
 
     with FlopCounterMode(display=False) as counter, torch.inference_mode():
         build_model(model)(torch.from_numpy(np.array(patches[:1], dtype=np.float32)))
@@ -367,7 +367,7 @@ def floor_table(args, patches, with_reference: bool) -> None:
     import numpy as np
     import torch
 
-    from albumcover.tagger import Tagger
+    from albumcover.ear.tagger import Tagger
     from benchmarks.gemm_peak import all_peaks, best
 
     if args.threads:

@@ -6,7 +6,7 @@ neighbour's burst of load hurts every side alike; the GEMM peaks are measured ea
 against the machine's measured GEMM peaks and the original TensorFlow Musicnn with one persistent
 session (--reference-python, a subprocess per round):
 
-- ours: the "gemm" engine (``albumcover.frontend``: the five front-end convs as im2col sgemm
+- ours: the "gemm" engine (``albumcover.ear.frontend``: the five front-end convs as im2col sgemm
   through NumPy's OpenBLAS, one patch per thread; mid- and back-end in torch), and its bf16 path;
 - torch.compile (inductor) of the mid-/back-end behind our front end, and of the whole network;
 - ONNX Runtime (CPU EP) on the network exported by ``torch.onnx.export`` with a dynamic batch:
@@ -42,7 +42,7 @@ from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-BATCH = 8  # albumcover.tagger.DEFAULT_BATCH_SIZE (not imported here: torch loads late)
+BATCH = 8  # albumcover.ear.tagger.DEFAULT_BATCH_SIZE (not imported here: torch loads late)
 
 
 @dataclass
@@ -117,7 +117,7 @@ def first_call_extra(fn, runs: int = 2) -> tuple[float, float]:
 def ours(args, patches) -> tuple[object, list[Contender]]:
     import torch
 
-    from albumcover.tagger import Tagger, bf16_supported
+    from albumcover.ear.tagger import Tagger, bf16_supported
 
     tagger = Tagger.load(args.model, "cpu", dtype=torch.float32)
     found = [
@@ -138,7 +138,7 @@ def front_end(tagger, threads: int):
     """Our front end alone, as ``Tagger._run_gemm`` runs it: (B, 187, 96) -> (B, 561, 187)."""
     import torch
 
-    from albumcover.frontend import GemmFrontend
+    from albumcover.ear.frontend import GemmFrontend
 
     gemm, network = GemmFrontend(tagger.network), tagger.network
 
@@ -351,7 +351,7 @@ def ov_contenders(args, onnx_path: Path | None, network, patches, cost: str) -> 
             one_time=note,
         )
     )
-    from albumcover.tagger import bf16_supported
+    from albumcover.ear.tagger import bf16_supported
 
     if bf16_supported(torch.device("cpu")):
         request = ov_compile(model, args.threads, "bf16").create_infer_request()
@@ -392,7 +392,7 @@ def fresh(args) -> None:
     patches = np.load(folder / "patches.npy")
     start = time.perf_counter()
     if engine == "ours":
-        from albumcover.tagger import Tagger
+        from albumcover.ear.tagger import Tagger
 
         imported = time.perf_counter()
         tagger = Tagger.load(args.model, "cpu", dtype=torch.float32)
@@ -424,7 +424,7 @@ def fresh(args) -> None:
             return request.infer({0: patches})
 
     elif engine == "compile":
-        from albumcover.tagger import Tagger
+        from albumcover.ear.tagger import Tagger
 
         imported = time.perf_counter()
         tagger = Tagger.load(args.model, "cpu", dtype=torch.float32)
@@ -456,8 +456,8 @@ def main(args) -> None:
     import numpy as np
     import torch
 
-    from albumcover.audio import load_audio
-    from albumcover.features import song_patches
+    from albumcover.ear.audio import load_audio
+    from albumcover.ear.features import song_patches
     from benchmarks.bench_tagger import CLIP, SIZE_NOTE, make_song, network_flop, tf_network
     from benchmarks.gemm_peak import all_peaks, best
     from benchmarks.machine import describe

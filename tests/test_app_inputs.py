@@ -13,7 +13,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from albumcover.generator import MAX_SEED
+from albumcover.paint.generator import MAX_SEED
 from albumcover.prompts import DEFAULT_STYLE
 
 from .app_server import AppServer

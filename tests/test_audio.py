@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from albumcover.audio import DEFAULT_MAX_DURATION, SAMPLE_RATE, AudioError, load_audio
+from albumcover.ear.audio import DEFAULT_MAX_DURATION, SAMPLE_RATE, AudioError, load_audio
 
 SECONDS = 10  # the variants are cut from the shared clip: long enough to compare, quick to encode
 
@@ -138,7 +138,7 @@ def long_wav(tmp_path_factory):
 
 
 def test_duration_cap_decodes_exactly_the_cap_and_warns(long_wav, caplog):
-    with caplog.at_level(logging.WARNING, logger="albumcover.audio"):
+    with caplog.at_level(logging.WARNING, logger="albumcover.ear.audio"):
         capped = load_audio(long_wav, max_duration=10)
     assert capped.shape == (10 * SAMPLE_RATE,)
     assert "first 10.0 s of 40.0 s" in caplog.text
@@ -149,14 +149,14 @@ def test_duration_cap_decodes_exactly_the_cap_and_warns(long_wav, caplog):
 
 
 def test_duration_cap_through_ffmpeg(variants, caplog):
-    with caplog.at_level(logging.WARNING, logger="albumcover.audio"):
+    with caplog.at_level(logging.WARNING, logger="albumcover.ear.audio"):
         capped = load_audio(variants["m4a"], max_duration=4)
     assert capped.shape == (4 * SAMPLE_RATE,)
     assert "the rest is ignored" in caplog.text
 
 
 def test_no_warning_below_the_cap(variants, caplog):
-    with caplog.at_level(logging.WARNING, logger="albumcover.audio"):
+    with caplog.at_level(logging.WARNING, logger="albumcover.ear.audio"):
         load_audio(variants["m4a"])
         load_audio(variants["wav"])
     assert caplog.text == ""

@@ -95,7 +95,7 @@ def test_letter_export_and_download(page, server, clip_path, tmp_path):
     from PIL import Image
     from playwright.sync_api import expect
 
-    from albumcover.songfile import read_front_cover
+    from albumcover.songfile.tags import read_front_cover
 
     page.goto(server.url)
     page.locator("#song input[type=file]").set_input_files(str(clip_path))

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from albumcover.audio import load_audio
-from albumcover.features import song_patches
-from albumcover.tagger import Tagger
+from albumcover.ear.audio import load_audio
+from albumcover.ear.features import song_patches
+from albumcover.ear.tagger import Tagger
 from tests.music_library import cut_clip, image_bytes, tag_mp3
 from tests.test_build_scale import dataset_files
 from train.build_dataset import BAD_AUDIO, build_dataset, main, parse_args

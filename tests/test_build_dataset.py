@@ -46,7 +46,7 @@ EXPECTED_COLOR = {
 
 @pytest.fixture(scope="module")
 def taggers():
-    from albumcover.tagger import Tagger
+    from albumcover.ear.tagger import Tagger
 
     return Tagger.load("MTT_musicnn"), Tagger.load("MSD_musicnn")
 
@@ -265,7 +265,7 @@ def test_captions_fit_the_text_encoder_given_by_tokenizer(built, library, tagger
     from tests.tiny_models import save_tiny_sd
 
     model = save_tiny_sd(tmp_path / "sd")
-    from albumcover.families import load_budget
+    from albumcover.paint.families import load_budget
 
     count = load_budget(str(model)).count  # the pipeline folder's tokenizer/ subfolder
     out = tmp_path / "counted"

@@ -7,9 +7,9 @@ import sys
 import pytest
 from PIL import Image, ImageCms
 
-from albumcover.check import check_cover, check_text
-from albumcover.cli import main
-from albumcover.export import ExportSettings, export_cover, srgb_profile
+from albumcover.cli.main import main
+from albumcover.release.check import check_cover, check_text
+from albumcover.release.export import ExportSettings, export_cover, srgb_profile
 
 from .conftest import ROOT
 from .covers_art import art

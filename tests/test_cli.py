@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from albumcover.audio import load_audio
-from albumcover.cli import build_parser, main
-from albumcover.musicnn import MSD_LABELS, MTT_LABELS
+from albumcover.cli.main import build_parser, main
+from albumcover.ear.audio import load_audio
+from albumcover.ear.musicnn import MSD_LABELS, MTT_LABELS
 
 ROOT = Path(__file__).resolve().parents[1]
 

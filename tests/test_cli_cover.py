@@ -6,7 +6,7 @@ import pytest
 from mutagen.easyid3 import EasyID3
 from PIL import Image
 
-from albumcover.cli import main
+from albumcover.cli.main import main
 from tests.tiny_models import save_tiny_sd
 
 

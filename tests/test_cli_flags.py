@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from albumcover.cli import main
+from albumcover.cli.main import main
 from tests.tiny_models import save_tiny_sd
 
 from .app_server import ROOT

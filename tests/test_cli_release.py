@@ -8,9 +8,9 @@ import subprocess
 import pytest
 from PIL import Image
 
-from albumcover.check import check_cover
-from albumcover.cli import main
-from albumcover.songfile import read_front_cover, read_song_tags
+from albumcover.cli.main import main
+from albumcover.release.check import check_cover
+from albumcover.songfile.tags import read_front_cover, read_song_tags
 
 from .covers_art import art
 from .tiny_models import save_tiny_sd

@@ -2,7 +2,7 @@
 
 import pytest
 
-from albumcover.generator import MAX_SEED, variation_seeds
+from albumcover.paint.generator import MAX_SEED, variation_seeds
 from albumcover.prompts import SongInfo, build_prompt, fit_text, removed_parts
 
 

@@ -128,7 +128,7 @@ def test_fine_tunes_are_prompted_in_their_caption_mode(setup):
     guidance; the table names each model's condition next to the GANs'."""
     import shutil
 
-    from albumcover.generator import CoverGenerator, GenerationSettings
+    from albumcover.paint.generator import CoverGenerator, GenerationSettings
     from albumcover.recipe import CaptionRecipe
 
     models = {}

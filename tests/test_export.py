@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from albumcover.export import (
+from albumcover.release.export import (
     DiffusionUpscaler,
     ExportError,
     ExportSettings,

@@ -8,14 +8,14 @@ import json
 import numpy as np
 import pytest
 
-from albumcover.checkpoints import pipeline_class_name
-from albumcover.families import (
+from albumcover.paint.checkpoints import pipeline_class_name
+from albumcover.paint.families import (
     FAMILIES,
     budget_from_tokenizers,
     family_of_class,
     load_budget,
 )
-from albumcover.generator import (
+from albumcover.paint.generator import (
     CoverGenerator,
     FastPath,
     GenerationSettings,

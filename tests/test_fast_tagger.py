@@ -1,6 +1,6 @@
 """The tagger's fast paths: the sgemm front end against the original, bf16 chosen where native.
 
-``Tagger`` runs Musicnn's front end as chunked sgemm (albumcover.frontend) on CPUs; these tests
+``Tagger`` runs Musicnn's front end as chunked sgemm (albumcover.ear.frontend) on CPUs; these tests
 hold it to the original's taggram (1e-5, the same bar as tests/test_musicnn.py) and to the
 plain torch network, and check which dtype a CPU gets by default and that float32 can be forced.
 """
@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from albumcover import tagger as tagger_module
-from albumcover.audio import load_audio
-from albumcover.features import song_patches
-from albumcover.frontend import GemmFrontend
-from albumcover.tagger import Tagger, bf16_supported, default_dtype
+from albumcover.ear import tagger as tagger_module
+from albumcover.ear.audio import load_audio
+from albumcover.ear.features import song_patches
+from albumcover.ear.frontend import GemmFrontend
+from albumcover.ear.tagger import Tagger, bf16_supported, default_dtype
 
 CPU = torch.device("cpu")
 needs_bf16 = pytest.mark.skipif(
@@ -74,7 +74,7 @@ def test_default_dtype_follows_the_cpu(monkeypatch):
 
 
 def test_bf16_choice_is_logged(caplog):
-    with caplog.at_level("INFO", logger="albumcover.tagger"):
+    with caplog.at_level("INFO", logger="albumcover.ear.tagger"):
         tagger = Tagger.load("MSD_musicnn", "cpu")
     if tagger.dtype == torch.bfloat16:
         assert "bfloat16" in caplog.text and "dtype=torch.float32 forces" in caplog.text

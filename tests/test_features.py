@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from albumcover.audio import SAMPLE_RATE, load_audio
-from albumcover.features import (
+from albumcover.ear.audio import SAMPLE_RATE, load_audio
+from albumcover.ear.features import (
     HOP_LENGTH,
     N_FFT,
     N_MELS,
@@ -49,7 +49,7 @@ def test_recipe_matches_librosa(samples):
 def test_mel_filterbank_is_librosas_bit_for_bit():
     import librosa
 
-    from albumcover.features import _mel_basis
+    from albumcover.ear.features import _mel_basis
 
     expected = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS)
     np.testing.assert_array_equal(_mel_basis(SAMPLE_RATE), expected)

@@ -4,7 +4,7 @@ import sys
 import numpy as np
 import pytest
 
-from albumcover.generator import (
+from albumcover.paint.generator import (
     MAX_SEED,
     Cover,
     CoverGenerator,
@@ -42,7 +42,9 @@ def generator(folders):
 
 
 def test_import_is_cheap():
-    code = "import sys, albumcover.generator; print({'torch', 'diffusers'} & set(sys.modules))"
+    code = (
+        "import sys, albumcover.paint.generator; print({'torch', 'diffusers'} & set(sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "set()"
 

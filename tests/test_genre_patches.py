@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from albumcover.audio import load_audio
-from albumcover.features import song_patches, spread_patches
+from albumcover.ear.audio import load_audio
+from albumcover.ear.features import song_patches, spread_patches
+from albumcover.ear.tagger import Tagger
 from albumcover.pipeline import describe_patches, describe_song
 from albumcover.prompts import SongInfo, infer_category
 from albumcover.recipe import (
@@ -20,7 +21,6 @@ from albumcover.recipe import (
     RecipeError,
     read_recipe,
 )
-from albumcover.tagger import Tagger
 from tests.music_library import cut_clip, image_bytes, tag_mp3
 from train.build_dataset import main as build_main
 from train.build_dataset import parse_args

@@ -243,7 +243,7 @@ def test_summary_lists_skips():
 
 
 def test_the_dataset_builder_reads_the_download(server, tmp_path):
-    from albumcover.tagger import Tagger
+    from albumcover.ear.tagger import Tagger
     from train.build_dataset import build_dataset
 
     out = tmp_path / "jamendo"

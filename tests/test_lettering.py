@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter, ImageFont, features
 
-from albumcover import fonts
-from albumcover.contrast import contrast_ratio
-from albumcover.lettering import LAYOUTS, LetteringError, letter, letter_cover
-from albumcover.typesetting import LINE_PITCH, pil_font
+from albumcover.release import fonts
+from albumcover.release.contrast import contrast_ratio
+from albumcover.release.lettering import LAYOUTS, LetteringError, letter, letter_cover
+from albumcover.release.typesetting import LINE_PITCH, pil_font
 
 from .covers_art import art, half_busy
 

@@ -1,12 +1,12 @@
 """train.library: walking a music folder, tags and covers from every container (read by
-albumcover.songfile), manifests."""
+albumcover.songfile.tags), manifests."""
 
 import base64
 import json
 
 import pytest
 
-from albumcover.songfile import SongTags
+from albumcover.songfile.tags import SongTags
 from tests.music_library import cut_clip, image_bytes, tag_m4a, tag_mp3
 from train.library import (
     LibraryError,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from albumcover.musicnn import (
+from albumcover.ear.musicnn import (
     MSD_LABELS,
     MTT_LABELS,
     VGG,
@@ -14,8 +14,8 @@ from albumcover.musicnn import (
     convert_tf_weights,
     load_tf_weights,
 )
-from albumcover.tfbundle import read_checkpoint
-from albumcover.weights import installed_weights_dir
+from albumcover.ear.tfbundle import read_checkpoint
+from albumcover.ear.weights import installed_weights_dir
 
 MODELS = ("MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg")
 

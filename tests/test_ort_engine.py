@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from albumcover import ortengine
-from albumcover.tagger import ENGINES, Tagger
+from albumcover.ear import ortengine
+from albumcover.ear.tagger import ENGINES, Tagger
 
 MODELS = ("MTT_musicnn", "MSD_musicnn")
 
@@ -79,7 +79,7 @@ def test_a_corrupt_cached_export_is_exported_again(onnx_tagger, reference, tmp_p
     data = cached.read_bytes()
     for broken in (data[: len(data) // 2], b"not an onnx file", b""):
         cached.write_bytes(broken)
-        with caplog.at_level(logging.WARNING, logger="albumcover.ortengine"):
+        with caplog.at_level(logging.WARNING, logger="albumcover.ear.ortengine"):
             result = onnx_tagger().tag_patches(patches)
         assert np.array_equal(result.taggram, good.taggram)
         assert "exporting MTT_musicnn again" in caplog.text
@@ -91,7 +91,7 @@ def test_an_unwritable_cache_costs_an_export_not_the_tags(onnx_tagger, reference
     blocker = tmp_path / "a file"
     blocker.write_text("not a folder")
     patches = reference["input_patches"][:2]
-    with caplog.at_level(logging.WARNING, logger="albumcover.ortengine"):
+    with caplog.at_level(logging.WARNING, logger="albumcover.ear.ortengine"):
         tagger = onnx_tagger(cache_dir=tmp_path / "cache")
         tagger._cache_dir = blocker / "cache"  # the weights are cached; the export cannot be
         result = tagger.tag_patches(patches)
@@ -125,7 +125,7 @@ def test_without_onnxruntime_float32_runs_on_the_gemm_engine(monkeypatch):
 
 
 def test_bfloat16_stays_on_the_gemm_engine():
-    from albumcover.tagger import bf16_supported
+    from albumcover.ear.tagger import bf16_supported
 
     if not bf16_supported(torch.device("cpu")):
         pytest.skip("bfloat16 is emulated on this CPU")

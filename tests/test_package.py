@@ -36,9 +36,9 @@ def test_import_albumcover_is_light():
 
 def test_tagging_and_prompting_need_no_ui_or_image_stack():
     code = (
-        "import albumcover, albumcover.cli\n"
+        "import albumcover, albumcover.cli.main\n"
         "from albumcover import Tagger, SongInfo, build_prompt, describe_song, load_audio\n"
-        "from albumcover.features import log_mel_spectrogram, make_patches\n"
+        "from albumcover.ear.features import log_mel_spectrogram, make_patches\n"
     )
     loaded = _modules_after(code)
     assert "torch" in loaded  # the tagger's own dependency, as a sanity check of the probe

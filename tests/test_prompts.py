@@ -2,7 +2,7 @@ import itertools
 
 import pytest
 
-from albumcover.musicnn import MSD_LABELS, MTT_LABELS
+from albumcover.ear.musicnn import MSD_LABELS, MTT_LABELS
 from albumcover.prompts import (
     _CANONICAL_TAG,
     _GENRE_CATEGORY,

@@ -10,8 +10,8 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from albumcover.cli import main as cli_main
-from albumcover.families import load_budget
+from albumcover.cli.main import main as cli_main
+from albumcover.paint.families import load_budget
 from albumcover.recipe import (
     DEFAULT_RECIPE,
     RECIPE_FILE,

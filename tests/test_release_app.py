@@ -11,8 +11,8 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from albumcover.check import check_cover
-from albumcover.songfile import read_front_cover
+from albumcover.release.check import check_cover
+from albumcover.songfile.tags import read_front_cover
 
 from .app_server import AppServer
 from .tiny_models import IMAGE_SIZE, save_tiny_sd

@@ -5,7 +5,7 @@ import pytest
 from gradio_client import Client
 from PIL import Image
 
-from albumcover.cli import main
+from albumcover.cli.main import main
 from tests.app_server import AppServer
 from tests.single_file import save_single_file
 from tests.tiny_models import IMAGE_SIZE, save_tiny_lora, save_tiny_sd, save_tiny_sdxl

@@ -1,4 +1,4 @@
-"""albumcover.songfile: a cover embedded into real files of every container (audio untouched,
+"""albumcover.songfile.tags: a cover embedded into real files of every container (audio untouched,
 other tags and pictures kept, the old front cover replaced), song tags read back, bad input."""
 
 import base64
@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from albumcover.songfile import (
-    MAX_COVER_BYTES,
+from albumcover.songfile.embed import MAX_COVER_BYTES, embed_cover
+from albumcover.songfile.tags import (
     SongFileError,
     SongTags,
-    embed_cover,
     match_category,
     read_front_cover,
     read_song_tags,
@@ -129,7 +128,7 @@ def other_tags(path: Path) -> dict:
 def all_pictures(path: Path) -> list[tuple[int, bytes]]:
     import mutagen
 
-    from albumcover.songfile import _pictures_of
+    from albumcover.songfile.tags import _pictures_of
 
     return _pictures_of(mutagen.File(path), path)
 
@@ -293,7 +292,7 @@ def test_bad_covers_are_refused(song, tmp_path, monkeypatch):
     _refused(song, tmp_path / "missing.png", tmp_path / "out.flac", r"missing\.png")
     big = tmp_path / "big.jpg"
     big.write_bytes(image_bytes(RED, size=(64, 64)))
-    monkeypatch.setattr("albumcover.songfile.MAX_COVER_BYTES", 100)
+    monkeypatch.setattr("albumcover.songfile.embed.MAX_COVER_BYTES", 100)
     _refused(song, big, tmp_path / "out.flac", r"big\.jpg is \d+ bytes; .* at most 100")
     assert MAX_COVER_BYTES >= 10_000_000  # a distributor export (10 MB) fits
 
@@ -406,7 +405,7 @@ def test_match_category(genre, category):
 
 @pytest.mark.parametrize("ext", [".mp3", ".wav"])
 def test_undecodable_id3_frames_are_reported_and_never_lost(ext, plain, tmp_path):
-    from albumcover.id3frames import undecodable_frames
+    from albumcover.songfile.id3frames import undecodable_frames
 
     song = tmp_path / f"junk{ext}"
     shutil.copyfile(plain[ext], song)
@@ -425,7 +424,7 @@ def test_undecodable_id3_frames_are_reported_and_never_lost(ext, plain, tmp_path
 def test_valid_id3_text_of_every_encoding_is_not_flagged(plain, tmp_path):
     from mutagen.id3 import COMM, ID3, TIT2, TPE1, TPE2, TXXX
 
-    from albumcover.id3frames import undecodable_frames
+    from albumcover.songfile.id3frames import undecodable_frames
 
     for version in (3, 4):
         song = tmp_path / f"v{version}.mp3"

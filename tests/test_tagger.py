@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from albumcover.audio import AudioError, load_audio
-from albumcover.features import log_mel_spectrogram, make_patches
-from albumcover.musicnn import MSD_LABELS, MTT_LABELS
-from albumcover.tagger import MODELS, Tagger, TagResult, bf16_supported
+from albumcover.ear.audio import AudioError, load_audio
+from albumcover.ear.features import log_mel_spectrogram, make_patches
+from albumcover.ear.musicnn import MSD_LABELS, MTT_LABELS
+from albumcover.ear.tagger import MODELS, Tagger, TagResult, bf16_supported
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
-"""Tag text from files is clean or reported: albumcover.tagtext on its own, then real tagged files
-(ID3 latin-1 frames, Vorbis comments with raw bytes, bidi overrides) through the dataset builder
-to the captions and its summary, and the CLI's album prompts equal to those captions."""
+"""Tag text from files is clean or reported: albumcover.songfile.tagtext on its own, then real
+tagged files (ID3 latin-1 frames, Vorbis comments with raw bytes, bidi overrides) through the
+dataset builder to the captions and its summary, and the CLI's album prompts equal to those
+captions."""
 
 import csv
 import json
@@ -9,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from albumcover.cli import main as cli_main
-from albumcover.songfile import read_song_tags
-from albumcover.tagtext import clean_tag_text
+from albumcover.cli.main import main as cli_main
+from albumcover.songfile.tags import read_song_tags
+from albumcover.songfile.tagtext import clean_tag_text
 from tests.music_library import cut_clip, image_bytes, tag_flac, with_junk_artist
 from train.build_dataset import build_dataset
 
@@ -108,7 +109,7 @@ def messy(tmp_path_factory, clip_path) -> Path:
 
 @pytest.fixture(scope="module")
 def taggers():
-    from albumcover.tagger import Tagger
+    from albumcover.ear.tagger import Tagger
 
     return Tagger.load("MTT_musicnn"), Tagger.load("MSD_musicnn")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from albumcover.tfbundle import (
+from albumcover.ear.tfbundle import (
     CheckpointError,
     _snappy_decompress,
     bundle_paths,
@@ -17,7 +17,7 @@ from albumcover.tfbundle import (
     read_checkpoint,
     read_index,
 )
-from albumcover.weights import installed_weights_dir
+from albumcover.ear.weights import installed_weights_dir
 
 MODELS = ("MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg")
 

@@ -61,7 +61,7 @@ def test_the_family_and_native_size_come_from_the_base_model(base, tmp_path):
 def test_full_fine_tune_loads_in_the_app_and_in_diffusers(base, dataset, tmp_path):
     from diffusers import StableDiffusionXLPipeline
 
-    from albumcover.generator import CoverGenerator
+    from albumcover.paint.generator import CoverGenerator
 
     out = tmp_path / "full"
     # no --resolution: the base model's own (64 px here, 1024 for SDXL 1.0)
@@ -93,7 +93,7 @@ def test_full_fine_tune_loads_in_the_app_and_in_diffusers(base, dataset, tmp_pat
 def test_lora_on_unet_and_both_text_encoders_with_validation_like_the_app(base, dataset, tmp_path):
     from diffusers import StableDiffusionXLPipeline
 
-    from albumcover.generator import CoverGenerator
+    from albumcover.paint.generator import CoverGenerator
     from train.finetune.validation import paint
 
     out = tmp_path / "lora"
@@ -137,7 +137,7 @@ def read_image(path: Path):
 
 
 def test_dreambooth_with_prior_preservation(base, tmp_path):
-    from albumcover.generator import CoverGenerator
+    from albumcover.paint.generator import CoverGenerator
 
     instance, classes = tmp_path / "instance", tmp_path / "class"
     write_images(instance, 2)

@@ -66,7 +66,7 @@ def args_for(base, out, *extra, data=None):
 
 
 def test_full_fine_tune_writes_a_pipeline_the_app_loads(base, dataset, tmp_path):
-    from albumcover.generator import CoverGenerator
+    from albumcover.paint.generator import CoverGenerator
     from albumcover.prompts import DEFAULT_STYLE, STYLES
 
     out = tmp_path / "full"
@@ -96,7 +96,7 @@ def test_full_fine_tune_writes_a_pipeline_the_app_loads(base, dataset, tmp_path)
 
 
 def test_lora_with_text_encoder_loads_on_its_base(base, dataset, tmp_path):
-    from albumcover.generator import CoverGenerator
+    from albumcover.paint.generator import CoverGenerator
 
     out = tmp_path / "lora"
     extra = ["--use_lora", "--rank", "2", "--train_text_encoder", "--max_train_steps", "2",
@@ -297,7 +297,7 @@ def test_a_second_run_into_the_same_folder_refuses_and_keeps_every_byte(
 
 
 def test_overwrite_output_dir_replaces_the_earlier_run(base, dataset, tmp_path, caplog):
-    from albumcover.generator import CoverGenerator
+    from albumcover.paint.generator import CoverGenerator
 
     out = tmp_path / "run"
     main(args_for(base, out, "--max_train_steps", "2", "--checkpointing_steps", "1", data=dataset))
@@ -347,7 +347,7 @@ def read_card_and_recipe(out):
 
 @pytest.mark.parametrize("mode", ["category", "none"])
 def test_caption_modes_train_on_the_category_or_nothing_and_say_so(base, dataset, tmp_path, mode):
-    from albumcover.generator import CoverGenerator
+    from albumcover.paint.generator import CoverGenerator
     from train.finetune.validation import paint
 
     out = tmp_path / mode

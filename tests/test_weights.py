@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from albumcover import weights
-from albumcover.musicnn import WeightsError, build_model
-from albumcover.tfbundle import CheckpointError
-from albumcover.weights import (
+from albumcover.ear import weights
+from albumcover.ear.musicnn import WeightsError, build_model
+from albumcover.ear.tfbundle import CheckpointError
+from albumcover.ear.weights import (
     WHEEL_NAME,
     WHEEL_SHA256,
     WeightsDownloadError,

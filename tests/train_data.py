@@ -57,7 +57,7 @@ def write_dataset(root: Path, n: int = 4) -> Path:
 
 def render(generator, prompt: str = PROMPT) -> Image.Image:
     """One 64 px cover through ``generator.generate`` (2 steps, seed 0), checked not blank."""
-    from albumcover.generator import GenerationSettings
+    from albumcover.paint.generator import GenerationSettings
 
     settings = GenerationSettings(steps=2, width=64, height=64, seed=0, negative_prompt="")
     (cover,) = generator.generate(prompt, settings)

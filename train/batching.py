@@ -3,7 +3,7 @@
 One track's patches (10 for a 30 s preview, 60 for a 3-minute song) fill a GPU's forward pass
 poorly, and every call waits for its copy back. :func:`tag_in_batches` gathers up to N
 consecutive tracks that need a tagger, runs each tagger once over all their patches
-(:meth:`albumcover.tagger.Tagger.tag_songs`) and hands the tracks back in order, each with its
+(:meth:`albumcover.ear.tagger.Tagger.tag_songs`) and hands the tracks back in order, each with its
 results. The builder then captions each track from those results exactly as from cached ones
 (replayed through :func:`albumcover.pipeline.describe_patches`, the one prompt builder) and
 writes its tag cache entry, so a batched build writes what a serial build writes, and a build
@@ -19,6 +19,8 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import numpy as np
+
+from albumcover.ear.features import spread_patches
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +48,6 @@ def track_requests(track, patches: np.ndarray, taggers, cache, genre_patches: in
     category also needs the genre tagger, on the patches ``describe_patches`` gives it
     (``spread_patches(patches, genre_patches)``). Nothing when the cache answers both.
     """
-    from albumcover.features import spread_patches
 
     need_genre = not track.category
     tags = cache.get(track.audio, taggers.model)

@@ -25,15 +25,21 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from albumcover.argtypes import int_in
+from tqdm.auto import tqdm
+
+from albumcover.cli.argtypes import int_in
+from albumcover.ear.audio import AudioError
+from albumcover.ear.tagger import MODELS, resolve_device
 from albumcover.files import check_writable_dir
-from albumcover.prompts import CLIP_MAX_TOKENS
+from albumcover.paint.families import load_budget
+from albumcover.prompts import CLIP_MAX_TOKENS, DEFAULT_STYLE, STYLES
 from albumcover.recipe import (
     DEFAULT_TAGGER,
     DEFAULT_THRESHOLD,
     DEFAULT_TOP,
     GENRE_PATCHES,
     GENRE_TAGGER,
+    RecipeError,
     read_recipe,
 )
 from train.build_summary import (
@@ -121,8 +127,8 @@ def build_dataset(
             all); recorded in the caption recipe, so the app infers categories the same way.
         style, top, threshold, count_tokens, max_tokens: forwarded to describe_song; pass the
             budget of the base model you will fine-tune (``--tokenizer``,
-            :func:`albumcover.families.load_budget`) so long captions are cut exactly where the
-            app cuts them; without a counter captions are not cut.
+            :func:`albumcover.paint.families.load_budget`) so long captions are cut exactly where
+            the app cuts them; without a counter captions are not cut.
         base_model: the model whose tokenizer counted (recorded in the caption recipe).
         progress: show a tqdm progress bar.
         num_workers: processes that decode tracks and compute their features while this one
@@ -138,10 +144,7 @@ def build_dataset(
     Raises:
         LibraryError: the audio folder or manifest cannot be read at all.
     """
-    from tqdm.auto import tqdm
 
-    from albumcover.audio import AudioError
-    from albumcover.prompts import DEFAULT_STYLE, STYLES
     from train.batching import default_batch_tracks, tag_in_batches, track_requests
     from train.shards import check_shard_args, fingerprint, shard_of, write_shard
     from train.workers import map_patches
@@ -404,11 +407,8 @@ def parse_args(input_args: Sequence[str] | None = None) -> argparse.Namespace:
     if args.num_shards > 1 and args.push_to_hub:
         parser.error("--push_to_hub pushes a whole dataset: merge the shards, then push")
 
-    from albumcover.prompts import STYLES
-
     if args.style is not None and args.style not in STYLES:
         parser.error(f"--style must be one of {', '.join(STYLES)}, got {args.style!r}")
-    from albumcover.tagger import MODELS, resolve_device
 
     if args.model not in MODELS:
         parser.error(f"--model must be one of {', '.join(MODELS)}, got {args.model!r}")
@@ -427,8 +427,6 @@ def parse_args(input_args: Sequence[str] | None = None) -> argparse.Namespace:
 def main(args: argparse.Namespace) -> int:
     """Build (and optionally push) the dataset; returns the process exit code."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from albumcover.families import load_budget
-    from albumcover.recipe import RecipeError
 
     count_tokens, max_tokens, tokenizer = None, CLIP_MAX_TOKENS, args.tokenizer
     if tokenizer is None and args.output_dir.is_dir():  # a rebuild counts as the first build did

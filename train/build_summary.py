@@ -37,7 +37,7 @@ class BuildSummary:
     cached: int = 0  # tracks whose tagger outputs came from the cache
     written: int = 0  # files created or changed in the output folder
     skipped: list[Skipped] = field(default_factory=list)
-    # (source, note): tag text repaired or dropped before captioning (albumcover.tagtext)
+    # (source, note): tag text repaired or dropped before captioning (albumcover.songfile.tagtext)
     tag_notes: list[tuple[str, str]] = field(default_factory=list)
     shard: str = ""  # "i of K" for one shard of a --num_shards build (its rows are not split)
     unsplit: int = 0  # a shard's rows, split when the shards are merged (train.shards)

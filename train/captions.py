@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from albumcover.ear.tagger import DEFAULT_BATCH_SIZE, Tagger
+from albumcover.pipeline import describe_patches
+from albumcover.prompts import SongInfo
 from albumcover.recipe import CaptionRecipe
 from train.tagcache import TagCache, _ReplayTagger
 from train.tracks import Track
@@ -77,7 +80,6 @@ class _Taggers:
         return self._genre_tagger
 
     def _load(self, model: str):
-        from albumcover.tagger import DEFAULT_BATCH_SIZE, Tagger
         from train.batching import CUDA_BATCH_SIZE
 
         # a GPU wants far more patches per forward pass than a CPU's default
@@ -101,8 +103,6 @@ def _describe(track: Track, taggers: _Taggers, cache: TagCache, decoded, tagged,
     cache name; the taggers run here for the others. Raises AudioError for a track that could
     not be decoded.
     """
-    from albumcover.pipeline import describe_patches
-    from albumcover.prompts import SongInfo
 
     song = SongInfo(
         title=track.tags.title,

@@ -9,6 +9,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
+from PIL import Image, ImageOps, UnidentifiedImageError
+
 from train.build_summary import BAD_COVER, NO_COVER, SPLITS, BuildSummary, Skipped
 from train.tracks import Track
 
@@ -55,7 +57,6 @@ def square_cover(data: bytes, resolution: int):
 
     Transparent pixels are painted on white. Raises ValueError when the bytes are no image.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data)) as image:

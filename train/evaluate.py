@@ -27,7 +27,7 @@ import logging
 import re
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,9 +35,17 @@ import torch
 from PIL import Image
 
 from albumcover.files import OutputDirError, atomic_path, check_writable_dir, write_atomic
+from albumcover.paint.generator import (
+    MAX_IMAGES,
+    CoverGenerator,
+    GenerationSettings,
+    GeneratorError,
+)
+from albumcover.recipe import DEFAULT_RECIPE, load_recipe
 
 from . import metrics
 from .gan.checkpoint import CheckpointError
+from .gan.sample import GanSampler
 from .imagefolder import DatasetError, open_rgb, read_metadata, square_crop
 from .outputs import check_output_file
 
@@ -203,7 +211,6 @@ def _load_covers(records) -> list[Image.Image]:
 def gan_drawer(spec: ModelSpec, args) -> tuple[Callable, str]:
     """(record, index) -> images, from the GAN's own condition for the row; and that condition
     (none, category or prompt)."""
-    from .gan.sample import GanSampler
 
     sampler = GanSampler.from_checkpoint(spec.path, device=args.device)
     condition = sampler.config.condition
@@ -233,7 +240,6 @@ def gan_drawer(spec: ModelSpec, args) -> tuple[Callable, str]:
 
 def generation_settings(args: argparse.Namespace, seed: int, n: int):
     """albumcover GenerationSettings for ``n`` images from ``seed`` (validated)."""
-    from albumcover.generator import GenerationSettings
 
     return GenerationSettings(
         steps=args.steps,
@@ -248,7 +254,6 @@ def generation_settings(args: argparse.Namespace, seed: int, n: int):
 def model_recipe(spec: ModelSpec):
     """The caption recipe a diffusers model was trained with (the LoRA's, else the model's;
     DEFAULT_RECIPE, full prompts, when it has none)."""
-    from albumcover.recipe import DEFAULT_RECIPE, load_recipe
 
     try:
         return load_recipe(spec.lora or spec.path) or DEFAULT_RECIPE
@@ -261,9 +266,6 @@ def model_recipe(spec: ModelSpec):
 def diffusers_drawer(spec: ModelSpec, args) -> tuple[Callable, str]:
     """(record, index) -> images via albumcover's CoverGenerator, prompted in the model's caption
     mode; and that mode (prompt, category or none)."""
-    from dataclasses import replace
-
-    from albumcover.generator import MAX_IMAGES, CoverGenerator, GeneratorError
 
     recipe = model_recipe(spec)
     unconditional = recipe.caption_mode == "none"

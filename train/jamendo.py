@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from albumcover.files import atomic_open, check_writable_dir, write_atomic
-from albumcover.songfile import match_category
+from albumcover.songfile.tags import match_category
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Reading a music library: audio files, their tags and cover art, or a manifest that lists them.
 
-Tags and embedded covers are read by :mod:`albumcover.songfile` (the one song-tag reader, which
+Tags and embedded covers are read by :mod:`albumcover.songfile.tags` (the one song-tag reader, which
 the CLI's album mode uses too, so prompts and training captions agree); a cover not in the file
 comes from an image beside it (``cover.*``, ``folder.*``, ``front.*``). Nothing here tags audio
 or writes files.
@@ -17,15 +17,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from albumcover.audio import AUDIO_EXTENSIONS
-from albumcover.songfile import (
+from albumcover.ear.audio import AUDIO_EXTENSIONS
+from albumcover.songfile.tags import (
     SongFileError,
     SongTags,
     match_category,
     read_front_cover,
     read_song_tags,
 )
-from albumcover.tagtext import clean_tag_text
+from albumcover.songfile.tagtext import clean_tag_text
 
 logger = logging.getLogger(__name__)
 

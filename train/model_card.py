@@ -5,6 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from albumcover.files import write_atomic
+from albumcover.prompts import STYLES, SongInfo, build_prompt
+from albumcover.recipe import DEFAULT_RECIPE, RECIPE_FILE
+
+from .finetune.family import SD
 
 
 def _settings_table(args, global_step: int, num_examples: int) -> list[tuple[str, str]]:
@@ -70,7 +74,6 @@ CAPTION_MODE_TEXT = {
 
 def _recipe_lines(recipe) -> list[str]:
     """The caption recipe as a markdown list (what the app reads from albumcover_recipe.json)."""
-    from albumcover.recipe import RECIPE_FILE
 
     return [
         "## Caption recipe",
@@ -109,11 +112,6 @@ def write_model_card(
     grids, oldest first.
     """
     from huggingface_hub import ModelCard, ModelCardData
-
-    from albumcover.prompts import STYLES, SongInfo, build_prompt
-    from albumcover.recipe import DEFAULT_RECIPE
-
-    from .finetune.family import SD
 
     family = family or SD
     recipe = recipe or DEFAULT_RECIPE
@@ -204,7 +202,7 @@ def write_model_card(
         "## Use",
         "",
         "```python",
-        "from albumcover.generator import CoverGenerator",
+        "from albumcover.paint.generator import CoverGenerator",
         "",
         f"generator = {load}",
         f'covers = generator.generate("{prompts[0] if prompts else example}")',

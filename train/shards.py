@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from albumcover.files import write_atomic
 from train.build_summary import SPLITS, BuildSummary, Skipped
 from train.captions import caption_recipe
 from train.dataset_files import _split_covers, _write_card, _write_dataset
@@ -92,7 +93,6 @@ def write_shard(
     ``render_png(cover_id)`` gives a cover's PNG bytes, as the dataset writer would write them.
     Unchanged files are not rewritten; PNGs no row names any more are removed.
     """
-    from albumcover.files import write_atomic
 
     covers = folder / COVERS_DIR
     names = sorted({row["file_name"] for row in rows})

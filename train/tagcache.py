@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from albumcover.ear.tagger import TagResult
 from albumcover.files import write_atomic
 
 logger = logging.getLogger(__name__)
@@ -27,9 +28,8 @@ class TagCache:
         self.folder = Path(folder)
 
     def get(self, audio: Path, model: str):
-        """The :class:`~albumcover.tagger.TagResult` recorded for this file under ``model`` (a
+        """The :class:`~albumcover.ear.tagger.TagResult` recorded for this file under ``model`` (a
         name :meth:`put` used), or None."""
-        from albumcover.tagger import TagResult
 
         stored = self._load(audio)
         if stored is None or f"{model}.scores" not in stored:

@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from albumcover.songfile import SongTags, match_category, read_front_cover
+from albumcover.songfile.tags import SongTags, match_category, read_front_cover
 from train.build_summary import BAD_ROW, BuildSummary, Skipped
 from train.library import (
     LibraryError,

@@ -22,6 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
+
+from albumcover.ear.audio import AudioError, load_audio
+from albumcover.ear.features import song_patches
 
 logger = logging.getLogger(__name__)
 
@@ -41,15 +45,13 @@ class Decoded:
     def raise_error(self) -> None:
         """Re-raise the worker's AudioError here (it does not survive pickling as it is)."""
         if self.patches is None:
-            from albumcover.audio import AudioError
+            from albumcover.ear.audio import AudioError
 
             raise AudioError(self.error_path, self.error_reason)
 
 
 def track_patches(audio: str | Path) -> Decoded:
     """Decode ``audio`` (16 kHz mono) and cut its log-mel patches; runs in a worker process."""
-    from albumcover.audio import AudioError, load_audio
-    from albumcover.features import song_patches
 
     try:
         return Decoded(song_patches(load_audio(audio)))
@@ -60,7 +62,6 @@ def track_patches(audio: str | Path) -> Decoded:
 def _limit_threads() -> None:
     # Each worker decodes one track at a time: more BLAS/FFT threads per worker would only
     # fight the parent's taggers and the other workers for the same cores.
-    from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
 

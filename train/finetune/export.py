@@ -3,7 +3,7 @@ it is (:data:`OUTPUT_INFO`), the caption recipe, and the model card.
 
 Full fine-tunes are a complete diffusers folder (``from_pretrained``); LoRA runs write only
 ``pytorch_lora_weights.safetensors`` (``load_lora_weights`` on the base named in the info file
-and the card). Both load in ``albumcover.generator.CoverGenerator.from_pretrained``.
+and the card). Both load in ``albumcover.paint.generator.CoverGenerator.from_pretrained``.
 """
 
 from __future__ import annotations

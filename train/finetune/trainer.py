@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from albumcover.recipe import CaptionRecipe
 
@@ -302,7 +303,6 @@ class Trainer:
     # ---- training
 
     def run(self, checkpoint: Path | None, state: dict, recipe: CaptionRecipe) -> TrainResult:
-        from tqdm.auto import tqdm
 
         args, accelerator = self.args, self.accelerator
         if args.report_to != "none":

@@ -13,9 +13,12 @@ import logging
 import math
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 from albumcover.files import atomic_path
+from albumcover.paint.generator import MAX_IMAGES, MIN_SIZE, CoverGenerator, GenerationSettings
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +28,6 @@ GRID_FILE = "grid.png"
 def make_grid(images: list, columns: int | None = None):
     """One PIL image with ``images`` (same size) in rows of ``columns`` (default: a square-ish
     grid), left to right, top to bottom."""
-    from PIL import Image
 
     columns = columns or math.ceil(math.sqrt(len(images)))
     rows = math.ceil(len(images) / columns)
@@ -52,7 +54,6 @@ def paint(
     ``unconditional`` (a model trained on empty captions, caption mode ``none``): the empty
     prompt without guidance or negative prompt, whatever ``prompt`` says.
     """
-    from albumcover.generator import MAX_IMAGES, MIN_SIZE, GenerationSettings
 
     images = []
     while len(images) < num_images:
@@ -86,7 +87,6 @@ class Validator:
     def paint_training(self, step: int, unet, text_encoders: dict, vae) -> Path:
         """Paint with the modules being trained (unwrapped; ``text_encoders`` by pipeline
         attribute name) at ``step``; returns the grid."""
-        from albumcover.generator import CoverGenerator
 
         if self.generator is None:
             # loaded on the CPU: only its scheduler and tokenizers are kept, the weights swapped
@@ -103,7 +103,6 @@ class Validator:
 
     def paint_output(self, step: int, kind: str) -> Path:
         """Paint with the output just saved, loaded as the app loads it; returns the grid."""
-        from albumcover.generator import CoverGenerator
 
         self.generator = None  # the training modules are no longer needed
         base, out = self.args.pretrained_model_name_or_path, self.output_dir
@@ -144,7 +143,6 @@ class Validator:
         return grid
 
     def _log(self, images: list, step: int) -> None:
-        import numpy as np
 
         for tracker in self.accelerator.trackers:
             if tracker.name == "tensorboard":

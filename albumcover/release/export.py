@@ -4,7 +4,7 @@
 upscaler when one is given, else Lanczos and a light unsharp mask), sets the lettering at that
 size (so it is crisp), and encodes a JPEG (quality stepped down to stay under the limit) or a
 PNG with the sRGB ICC profile embedded. The lettered text travels in the file (JPEG comment,
-PNG text chunks) so :mod:`albumcover.check` can vet it later without OCR.
+PNG text chunks) so :mod:`albumcover.release.check` can vet it later without OCR.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PIL import Image, ImageCms, ImageFilter, ImageOps, PngImagePlugin
 
-from .files import write_atomic
+from ..files import write_atomic
 from .lettering import LetteredCover, clean_text, letter_cover
 
 log = logging.getLogger(__name__)
@@ -270,7 +270,7 @@ def export_cover(
     """Export ``image`` (a square painting, at least :data:`MIN_SOURCE` px) as a distributor-ready
     file: upscaled to ``settings.size`` (see :func:`upscale`), lettered at that size with
     ``title``/``artist`` (none when both are empty; options as in
-    :func:`albumcover.lettering.letter_cover`), encoded under ``settings.max_bytes``."""
+    :func:`albumcover.release.lettering.letter_cover`), encoded under ``settings.max_bytes``."""
     settings = (settings or ExportSettings()).validate()
     check_source(image)
     # the lettering is checked before the slow part, so bad text fails fast

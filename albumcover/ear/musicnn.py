@@ -185,7 +185,7 @@ class Musicnn(nn.Module):
 
     def forward_pooled(self, pooled: torch.Tensor) -> torch.Tensor:
         """Logits from the front end's maxima over frequency, before ReLU and batch norm:
-        ``(B, 561, T)``, the five blocks' channels in order (``albumcover.frontend``)."""
+        ``(B, 561, T)``, the five blocks' channels in order (``albumcover.ear.frontend``)."""
         blocks = list(self.timbral) + list(self.temporal)
         sizes = [block.conv.out_channels for block in blocks]
         maps = [b.normalise(p) for b, p in zip(blocks, pooled.split(sizes, dim=1), strict=True)]

@@ -25,7 +25,7 @@ def read_riff_info(path: str | Path) -> dict[str, str]:
     """The file's ``INFO`` subchunks as {chunk id: text}, e.g. ``{"INAM": "Night Drive"}``.
 
     The format names no text encoding; values are decoded as UTF-8 (ASCII included), and bytes
-    that are not valid UTF-8 become U+FFFD, which :func:`albumcover.tagtext.clean_tag_text`
+    that are not valid UTF-8 become U+FFFD, which :func:`albumcover.songfile.tagtext.clean_tag_text`
     drops with a note rather than guess a code page. {} for a file that is not RIFF/WAVE or has
     no INFO list; a truncated chunk ends the walk.
     """

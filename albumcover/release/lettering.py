@@ -5,8 +5,8 @@ colour that reads (WCAG contrast >= 4.5:1), inside a 5 % safe area, never clippe
 (layout, font, colour, measured contrast, ink boxes, dropped characters). Sizes are relative to
 the image, so a 1024-px preview and the 3000-px export look the same. Text is shaped by Pillow's
 raqm layout (bidi, Arabic joining, Devanagari conjuncts); a line is drawn in the first font of
-:func:`albumcover.fonts.chain` that has all its characters, else run by run, and a character no
-installed font has is dropped and reported, never drawn as a box.
+:func:`albumcover.release.fonts.chain` that has all its characters, else run by run, and a
+character no installed font has is dropped and reported, never drawn as a box.
 """
 
 from __future__ import annotations
@@ -230,7 +230,8 @@ def letter_cover(
 
     layout: one of :data:`LAYOUTS`; "auto" tries every placement of every layout and keeps the
         one whose text lands on the least detail (gradient magnitude + spread).
-    font: one of :data:`albumcover.fonts.FONT_NAMES`; characters it lacks come from fallbacks.
+    font: one of :data:`albumcover.release.fonts.FONT_NAMES`; characters it lacks come from
+        fallbacks.
     color: "auto" (a tint of the art, or white/black, whichever reads) or a colour.
     backing: "auto" (a translucent band only where no colour reaches 4.5:1), "band", "outline".
 

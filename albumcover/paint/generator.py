@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..prompts import DEFAULT_NEGATIVE_PROMPT, FittedText, fit_text
+from .checkpoints import is_single_file, load_single_file
 from .families import FAMILIES, ModelFamily, PromptBudget, family_of, pipeline_budget
-from .prompts import DEFAULT_NEGATIVE_PROMPT, FittedText, fit_text
 
 if TYPE_CHECKING:
     import torch
@@ -372,7 +373,6 @@ class CoverGenerator:
                 unknown id, no network, out of memory, no LCM-LoRA for this family); the
                 message says how to point at a local folder.
         """
-        from .checkpoints import is_single_file, load_single_file
 
         hint = (
             "set ALBUMCOVER_MODEL=/path/to/diffusers-folder (a folder with model_index.json, "

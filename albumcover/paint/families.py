@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .prompts import token_counter
+from ..prompts import token_counter
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from .families import pipeline_class_of
+
 log = logging.getLogger(__name__)
 
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
@@ -47,7 +49,6 @@ def pipeline_class_name(
         ValueError: no config and the checkpoint's architecture is not recognised (or it is a
             ``.ckpt``, whose keys cannot be read without unpickling it).
     """
-    from .families import pipeline_class_of
 
     if config is not None:
         name = pipeline_class_of(config, local_files_only=local_files_only)

@@ -5,7 +5,7 @@ Rules: square; at least 640 px (fail) and 3000 px (warn); RGB, 8 bits, no alpha 
 grayscale are refused); sRGB (another ICC profile fails, none at all warns); JPEG or PNG; under
 the size limit; and lettering with no URL, @handle, e-mail address, price, or the words
 "exclusive" / "limited edition". The lettering is read from the file's own metadata (what
-:mod:`albumcover.export` writes), or given as ``text``.
+:mod:`albumcover.release.export` writes), or given as ``text``.
 """
 
 from __future__ import annotations

@@ -1,158 +1,58 @@
-"""Command line: ``python -m albumcover SUBCOMMAND ...``.
-
-Each subcommand is one ``add_<name>_parser`` function that registers its arguments and one
-``run_<name>(args) -> int`` that does the work; ``main`` dispatches.  Exit status: 0 on success,
-1 when some input failed (each failure named on stderr, the rest still processed), 2 for usage
-errors (argparse).
-"""
+"""``albumcover cover SONG...``: tag each song, write its prompt, paint covers, and release them
+(lettering, export, check, embed: :mod:`albumcover.cli.release`) when asked."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import math
 import sys
+from pathlib import Path
 
+from ..ear.audio import AudioError
+from ..ear.tagger import DEFAULT_MODEL, MODELS, Tagger
+from ..files import atomic_path, check_writable_dir
+from ..paint.checkpoints import is_single_file
+from ..paint.families import load_budget
+from ..paint.generator import (
+    MAX_GUIDANCE,
+    MAX_IMAGES,
+    MAX_SEED,
+    MAX_SIZE,
+    MAX_STEPS,
+    MIN_SIZE,
+    CoverGenerator,
+    FastPath,
+    GenerationSettings,
+    GeneratorError,
+)
+from ..pipeline import describe_song, make_covers
+from ..prompts import (
+    CATEGORIES,
+    CLIP_MAX_TOKENS,
+    DEFAULT_NEGATIVE_PROMPT,
+    DEFAULT_STYLE,
+    STYLES,
+    SongInfo,
+)
+from ..recipe import DEFAULT_RECIPE, CaptionRecipe, RecipeError, check_served_recipe, load_recipe
+from . import PROG
 from .argtypes import choice as _choice
 from .argtypes import float_in as _float_in
 from .argtypes import int_in as _int_at_least
 from .release import (
     _album_release,
     _releasing,
-    add_check_parser,
     add_release_arguments,
     check_release_arguments,
     release,
     run_release_only,
 )
-from .tagger import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, MODELS
-
-PROG = "albumcover"
-
-
-_positive_int = _int_at_least(1)
-
-
-def _top(text: str) -> int:
-    value = _positive_int(text)
-    if value > 50:
-        raise argparse.ArgumentTypeError(f"the models have 50 labels, got {value}")
-    return value
-
-
-def _hop_seconds(text: str) -> float:
-    from .features import seconds_to_frames
-
-    try:
-        value = float(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from e
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
-    try:
-        seconds_to_frames(value)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from e
-    return value
-
-
-def add_tag_parser(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "tag",
-        help="tag songs with a pretrained Musicnn model",
-        description="Tag songs (genre, mood, instruments) with a pretrained Musicnn model. "
-        "Prints one line per file, or one JSON object per line with --json.",
-    )
-    parser.add_argument("audio", nargs="+", metavar="AUDIO", help="audio files (mp3, wav, ...)")
-    parser.add_argument(
-        "--model", default=DEFAULT_MODEL, choices=MODELS, help=f"default: {DEFAULT_MODEL}"
-    )
-    parser.add_argument("--top", type=_top, default=3, help="how many tags to show (default 3)")
-    parser.add_argument(
-        "--hop",
-        type=_hop_seconds,
-        default=None,
-        metavar="SECONDS",
-        help="seconds between 3 s patches (default 3: no overlap)",
-    )
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        help="print JSON lines: file, model, tags, scores (all labels), taggram (per patch)",
-    )
-    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if any)")
-    parser.add_argument(
-        "--batch-size",
-        type=_positive_int,
-        default=DEFAULT_BATCH_SIZE,
-        help=f"patches per forward pass (default {DEFAULT_BATCH_SIZE})",
-    )
-    parser.add_argument(
-        "--weights-dir",
-        default=None,
-        metavar="DIR",
-        help="folder with the musicnn checkpoints (default: the installed musicnn package, "
-        "else the official wheel, downloaded once)",
-    )
-    parser.add_argument(
-        "--cache-dir",
-        default=None,
-        metavar="DIR",
-        help="where converted weights are cached (default: the user cache folder)",
-    )
-    parser.set_defaults(func=run_tag)
-    return parser
-
-
-def run_tag(args: argparse.Namespace) -> int:
-    from .audio import AudioError
-    from .tagger import Tagger
-
-    try:
-        tagger = Tagger.load(
-            args.model,
-            device=args.device,
-            batch_size=args.batch_size,
-            weights_dir=args.weights_dir,
-            cache_dir=args.cache_dir,
-        )
-    except (ValueError, RuntimeError) as e:  # bad device, missing or corrupt weights
-        print(f"{PROG} tag: error: {e}", file=sys.stderr)
-        return 1
-    status = 0
-    for path in args.audio:
-        try:
-            result = tagger.tag(path, top=args.top, hop_seconds=args.hop)
-        except AudioError as e:  # names the file itself
-            print(f"{PROG} tag: {e}", file=sys.stderr)
-            status = 1
-            continue
-        except ValueError as e:
-            print(f"{PROG} tag: {path}: {e}", file=sys.stderr)
-            status = 1
-            continue
-        if args.json:
-            record = {
-                "file": path,
-                "model": result.model,
-                "tags": result.tags,
-                "scores": result.scores,
-                "taggram": result.taggram.tolist(),
-            }
-            print(json.dumps(record), flush=True)
-        else:
-            tags = ", ".join(f"{tag} ({result.scores[tag]:.2f})" for tag in result.tags)
-            print(f"{path}: {tags}", flush=True)
-    return status
-
+from .songs import album_tracks, track_song
 
 DEFAULT_IMAGE_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 
 
 def add_cover_parser(subparsers) -> argparse.ArgumentParser:
-    from .generator import MAX_GUIDANCE, MAX_IMAGES, MAX_SEED, MAX_SIZE, MAX_STEPS, MIN_SIZE
-    from .prompts import CATEGORIES, DEFAULT_STYLE, STYLES
 
     parser = subparsers.add_parser(
         "cover",
@@ -265,42 +165,8 @@ def add_cover_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def _album_tracks(folder) -> list:
-    from .audio import AUDIO_EXTENSIONS
-
-    return sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
-    )
-
-
-def _track_song(path, flags):
-    """A track's SongInfo as the dataset builder captions it: title, artist, date and genre
-    category from its tags (:func:`albumcover.songfile.read_song_tags`, the reader the builder
-    uses), each flag given winning over its tag; no title tag: the file name without a leading
-    track number."""
-    import re
-
-    from .prompts import SongInfo
-    from .songfile import SongFileError, SongTags, match_category, read_song_tags
-
-    try:
-        tags = read_song_tags(path)
-    except SongFileError:  # unreadable tags: decoding will say whether it is audio at all
-        tags = SongTags()
-    title = tags.title or re.sub(r"^\d+\s*[-._ ]\s*", "", path.stem).strip()
-    return SongInfo(
-        title=title,
-        artist=flags.artist or tags.artist,
-        date=flags.date or tags.date,
-        category=flags.category or match_category(tags.genre),
-    )
-
-
 def _cover_songs(args: argparse.Namespace) -> list:
     """(audio path, SongInfo) for every song named on the command line."""
-    from pathlib import Path
-
-    from .prompts import SongInfo
 
     songs = []
     for name in args.audio:
@@ -316,10 +182,10 @@ def _cover_songs(args: argparse.Namespace) -> list:
                     f"--title names one song, but {path} is a folder: each track's title is read "
                     "from its tags or file name"
                 )
-            tracks = _album_tracks(path)
+            tracks = album_tracks(path)
             if not tracks:
                 raise ValueError(f"{path}: no audio files in this folder")
-            songs += [(t, _track_song(t, song)) for t in tracks]
+            songs += [(t, track_song(t, song)) for t in tracks]
         else:
             songs.append((path, song))
     return songs
@@ -327,8 +193,6 @@ def _cover_songs(args: argparse.Namespace) -> list:
 
 def _settings(args: argparse.Namespace, generator=None):
     """The GenerationSettings the flags ask for, on top of the model family's defaults."""
-    from .generator import GenerationSettings
-    from .prompts import DEFAULT_NEGATIVE_PROMPT
 
     overrides = dict(seed=args.seed, num_images=args.n)
     if args.negative_prompt is not None:
@@ -348,7 +212,6 @@ def _settings(args: argparse.Namespace, generator=None):
 def _recipe(args: argparse.Namespace):
     """The served model's caption recipe (its defaults when it has none), checked against the
     --tagger / --style asked for."""
-    from .recipe import DEFAULT_RECIPE, CaptionRecipe, check_served_recipe, load_recipe
 
     try:
         recipe = load_recipe(args.model)
@@ -367,8 +230,6 @@ def _prompt_only_budget(args: argparse.Namespace, recipe):
     """With --prompt-only nothing is painted, but the prompts should still be cut where the
     model cuts them: the model's tokenizers alone (no weights), from --model, else --config or
     the recipe's base model for a single file. None (prompts not cut) when unreachable."""
-    from .checkpoints import is_single_file
-    from .families import load_budget
 
     source = args.model if not is_single_file(args.model) else args.config or recipe.base_model
     if source is None:
@@ -383,14 +244,6 @@ def _prompt_only_budget(args: argparse.Namespace, recipe):
 
 
 def run_cover(args: argparse.Namespace) -> int:
-
-    from .audio import AudioError
-    from .files import atomic_path, check_writable_dir
-    from .generator import CoverGenerator, FastPath, GeneratorError
-    from .pipeline import describe_song, make_covers
-    from .prompts import CLIP_MAX_TOKENS
-    from .recipe import RecipeError
-    from .tagger import Tagger
 
     try:
         settings = _settings(args)
@@ -494,24 +347,3 @@ def _tell_cuts(generator, prompt: str | None, negative_prompt: str) -> None:
                 f"({generator.max_tokens} tokens); ignored: {cut!r}",
                 file=sys.stderr,
             )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="Album cover art from a song: Musicnn tags -> Stable Diffusion."
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add_tag_parser(subparsers)
-    add_cover_parser(subparsers)
-    add_check_parser(subparsers)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format=f"{PROG}: %(levelname)s: %(message)s",
-    )
-    return args.func(args)

@@ -3,8 +3,8 @@
 Measured on an AVX-512 AMD EPYC (benchmarks/README.md, issue 11), 60 patches of a 3-minute
 song, 2 cores: ONNX Runtime's convolutions (MLAS) run the network at ~91-95 % of the best
 float32 GEMM rate the machine reaches, against ~72 % for the OpenBLAS front end of
-:mod:`albumcover.frontend` and ~68 % for the original TensorFlow Musicnn. What makes it so is the
-layout: one single-threaded session per core, each fed one patch per ``run`` (a patch's
+:mod:`albumcover.ear.frontend` and ~68 % for the original TensorFlow Musicnn. What makes it so is
+the layout: one single-threaded session per core, each fed one patch per ``run`` (a patch's
 activations stay in that core's cache); ONNX Runtime's own threading or batching was slower.
 
 The network is exported once per set of weights (``torch.onnx.export``, ~1-3 s) to
@@ -16,6 +16,7 @@ Numerically it is the same sum in another order (< 1e-6 from the torch network).
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import logging
 import warnings
@@ -24,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from ..files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +39,6 @@ _OPSET = 17
 def available() -> bool:
     """Whether ONNX Runtime and the ``onnx`` package the exporter needs are installed (found,
     not imported: a process that never tags in float32 does not pay their import)."""
-    import importlib.util
 
     try:
         return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
@@ -89,8 +91,6 @@ def load_network(
             log.warning("exporting %s again: the cached %s is unreadable (%s)", name, path, e)
     data = export_network(network, n_frames, n_mels)
     try:
-        from .files import write_atomic
-
         write_atomic(path, data)
         log.info("%s exported to ONNX for ONNX Runtime: %s", name, path)
     except OSError as e:  # a read-only cache: export again next time, nothing else is lost

@@ -18,9 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .musicnn import ARCHITECTURES, N_MELS, PATCH_FRAMES
-from .recipe import DEFAULT_TAGGER
-from .weights import DEFAULT_INDEX_URL
+from ..recipe import DEFAULT_TAGGER
+from . import ortengine
+from .audio import load_audio
+from .features import seconds_to_frames, song_patches
+from .frontend import GemmFrontend
+from .musicnn import ARCHITECTURES, N_MELS, PATCH_FRAMES, Musicnn
+from .weights import DEFAULT_INDEX_URL, default_cache_dir, load_model
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +35,7 @@ DEFAULT_MODEL = DEFAULT_TAGGER  # one source of the default: albumcover.recipe
 DEFAULT_BATCH_SIZE = 8
 _DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 # what runs Musicnn on a CPU: "auto" picks ONNX Runtime for float32 where it is installed (the
-# fastest measured, albumcover.ortengine), else the OpenBLAS front end (albumcover.frontend)
+# fastest measured, albumcover.ear.ortengine), else the OpenBLAS front end (albumcover.ear.frontend)
 ENGINES = ("auto", "onnx", "gemm", "torch")
 # Features the original returns one row per patch; the others it returns per frame, patch
 # after patch (np.squeeze of each batch of one, concatenated along the first axis).
@@ -143,12 +147,10 @@ class Tagger:
         self.engine = self._choose_engine(engine)
 
     def _choose_engine(self, asked: str) -> str:
-        """What runs the network: "onnx" (ONNX Runtime, :mod:`albumcover.ortengine`: Musicnn in
+        """What runs the network: "onnx" (ONNX Runtime, :mod:`albumcover.ear.ortengine`: Musicnn in
         float32 on a CPU, where onnxruntime is installed), "gemm" (the front end as OpenBLAS
-        sgemm, :mod:`albumcover.frontend`: Musicnn in float32 or bfloat16 on a CPU) or "torch"
+        sgemm, :mod:`albumcover.ear.frontend`: Musicnn in float32 or bfloat16 on a CPU) or "torch"
         (everything else, and the features path)."""
-        from . import ortengine
-        from .musicnn import Musicnn
 
         cpu = self.device.type == "cpu" and isinstance(self.network, Musicnn)
         fp32 = self.dtype == torch.float32
@@ -185,7 +187,7 @@ class Tagger:
         and batch norm in fp32), or float16 on CUDA; None picks :func:`default_dtype` (bf16 on
         CPUs with AVX512_BF16/AMX, logged) and ``dtype=torch.float32`` forces float32. The
         weights come from ``weights_dir``, the installed musicnn package, or the official wheel
-        fetched from ``index_url`` (see :mod:`albumcover.weights`). ``engine``: one of
+        fetched from ``index_url`` (see :mod:`albumcover.ear.weights`). ``engine``: one of
         :data:`ENGINES`; "auto" runs float32 Musicnn on a CPU through ONNX Runtime when it is
         installed (exported once into ``cache_dir``), else through the OpenBLAS front end.
         """
@@ -210,7 +212,6 @@ class Tagger:
             )
         if dtype == torch.float16 and resolved.type != "cuda":
             raise ValueError("float16 is only supported on CUDA; use float32 or bfloat16")
-        from .weights import load_model
 
         network = load_model(
             model,
@@ -251,8 +252,6 @@ class Tagger:
         ``features``: also return the intermediate activations (see :class:`TagResult`).
         Raises ``AudioError`` for a file that cannot be decoded, ValueError for bad arguments.
         """
-        from .audio import load_audio
-        from .features import seconds_to_frames, song_patches
 
         self._check_top(top)
         hop_frames = PATCH_FRAMES if hop_seconds is None else seconds_to_frames(hop_seconds)
@@ -351,8 +350,6 @@ class Tagger:
 
     def _run_onnx(self, patches: np.ndarray) -> np.ndarray:
         # each patch runs alone, so a song's numbers never depend on the songs batched with it
-        from . import ortengine
-        from .weights import default_cache_dir
 
         threads = torch.get_num_threads()
         if self._ort is None or len(self._ort.sessions) != threads:
@@ -365,7 +362,6 @@ class Tagger:
         return self._ort(patches)
 
     def _run_gemm(self, patches: np.ndarray, sizes: list[int]) -> np.ndarray:
-        from .frontend import GemmFrontend
 
         if self._gemm is None:
             self._gemm = GemmFrontend(self.network)

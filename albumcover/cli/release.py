@@ -1,6 +1,6 @@
 """The command line's release step: ``cover ... --letter --embed`` (export, check, embed) and
 ``check COVER ...``. Imports of PIL and mutagen happen inside the functions, so ``import
-albumcover.cli`` stays cheap."""
+albumcover.cli.main`` stays cheap."""
 
 from __future__ import annotations
 
@@ -10,15 +10,28 @@ import sys
 import textwrap
 from pathlib import Path
 
-PROG = "albumcover"
+from PIL import Image, UnidentifiedImageError
+
+from ..prompts import SongInfo
+from ..release.check import check_cover
+from ..release.export import (
+    MAX_EXPORT_SIZE,
+    MIN_EXPORT_SIZE,
+    DiffusionUpscaler,
+    ExportSettings,
+    export_cover,
+)
+from ..release.fonts import FONT_NAMES
+from ..release.lettering import LAYOUTS, parse_color
+from ..songfile.embed import embed_cover
+from ..songfile.tags import SongFileError, read_song_tags
+from . import PROG
+from .argtypes import float_in, int_in
+from .songs import album_tracks
 
 
 def add_release_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``cover`` flags that turn a painting into a release: export, lettering, embedding."""
-    from .argtypes import float_in, int_in
-    from .export import MAX_EXPORT_SIZE, MIN_EXPORT_SIZE
-    from .fonts import FONT_NAMES
-    from .lettering import LAYOUTS
 
     group = parser.add_argument_group(
         "release",
@@ -77,18 +90,14 @@ def check_release_arguments(args) -> None:
         raise ValueError(f"--image {args.image}: no such file")
     if args.prompt_only and _releasing(args):
         raise ValueError("--prompt-only paints nothing, so there is nothing to release")
-    from .lettering import parse_color
 
     parse_color(args.color)
 
 
 def _album_release(folder: Path, args):
     """(first track, the album's SongInfo, (folder, tracks)) for one cover for the album."""
-    from .cli import _album_tracks
-    from .prompts import SongInfo
-    from .songfile import SongFileError, read_song_tags
 
-    tracks = _album_tracks(folder)
+    tracks = album_tracks(folder)
     if not tracks:
         raise ValueError(f"{folder}: no audio files in this folder")
     album = artist = date = ""
@@ -110,8 +119,6 @@ def _upscaler(args):
     if args.upscaler is None:
         return None
     if getattr(args, "_loaded_upscaler", None) is None:
-        from .export import DiffusionUpscaler
-
         args._loaded_upscaler = DiffusionUpscaler.from_pretrained(args.upscaler, args.device)
     return args._loaded_upscaler
 
@@ -119,9 +126,6 @@ def _upscaler(args):
 def release(image, path: Path, song, args, album=None) -> int:
     """Export ``image`` for ``song`` into ``--out``, check it, embed it with ``--embed``.
     ``album``: (folder, tracks) for a whole-album cover. Returns the exit status (0 or 1)."""
-    from .check import check_cover
-    from .export import ExportSettings, export_cover
-    from .songfile import SongFileError, read_song_tags
 
     out = Path(args.out)
     title, artist = song.title, song.artist
@@ -178,8 +182,6 @@ def release(image, path: Path, song, args, album=None) -> int:
             status = 1
             continue
         try:
-            from .songfile import embed_cover
-
             embed_cover(track, target, dest)
         except SongFileError as e:  # names the file and the reason
             print(f"{PROG} cover: {e}", file=sys.stderr)
@@ -191,7 +193,6 @@ def release(image, path: Path, song, args, album=None) -> int:
 
 def run_release_only(args, songs) -> int:
     """``cover --image PICTURE``: release a picture already made, for every song."""
-    from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(args.image) as picture:
@@ -208,7 +209,6 @@ def run_release_only(args, songs) -> int:
 
 
 def add_check_parser(subparsers) -> argparse.ArgumentParser:
-    from .argtypes import float_in
 
     parser = subparsers.add_parser(
         "check",
@@ -229,7 +229,6 @@ def add_check_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from .check import check_cover
 
     status = 0
     for cover in args.covers:

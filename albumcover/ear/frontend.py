@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 # time steps per GEMM: 16 x 59 rows x 266 (or 16 x 96 x 128) keeps operands and product in L2
 _CHUNK = 16
@@ -64,7 +65,7 @@ def _filter_of(block) -> _Filter:
 
 
 class GemmFrontend:
-    """The five front-end blocks of a loaded :class:`~albumcover.musicnn.Musicnn`, up to the
+    """The five front-end blocks of a loaded :class:`~albumcover.ear.musicnn.Musicnn`, up to the
     max over frequency: ``(B, T, 96)`` normalised log-mel -> ``(B, 561, T)`` pooled (before
     ReLU and batch norm, which the network applies on the small pooled maps)."""
 
@@ -75,7 +76,6 @@ class GemmFrontend:
     def __call__(self, x: np.ndarray, threads: int = 1, bf16: bool = False) -> np.ndarray:
         """``x``: (B, T, n_mels) float32 (after the input batch norm) -> (B, C, T) float32,
         patches spread over ``threads`` threads; ``bf16``: multiply in bfloat16."""
-        from threadpoolctl import threadpool_limits
 
         x = np.ascontiguousarray(x, dtype=np.float32)
         out = np.empty((len(x), self.channels, x.shape[1]), dtype=np.float32)

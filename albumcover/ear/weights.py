@@ -28,9 +28,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
+import platformdirs
 import torch
 
-from .files import atomic_open, atomic_path
+from ..files import atomic_open, atomic_path
 from .musicnn import ARCHITECTURES, build_model, convert_tf_weights
 from .tfbundle import CheckpointError, read_bundle, read_checkpoint
 
@@ -56,7 +57,6 @@ class WeightsDownloadError(RuntimeError):
 
 def default_cache_dir() -> Path:
     """The per-user cache folder for converted weights and the downloaded wheel."""
-    import platformdirs
 
     return platformdirs.user_cache_path("albumcover") / "musicnn"
 
