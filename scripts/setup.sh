@@ -53,7 +53,11 @@ here=$(pwd -P)
 installed=$(cd / && "$here/$VENV/bin/python" -c \
   'import albumcover, pathlib; print(pathlib.Path(albumcover.__file__).resolve().parents[1])' \
   2>/dev/null || true)
-if [ ! -x "$VENV/bin/albumcover" ] || [ "$installed" != "$here" ]; then
+# pyproject.toml names the packages and the command's entry point: a change reinstalls.
+project=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -x "$VENV/bin/albumcover" ] || [ "$installed" != "$here" ] \
+  || [ "$(cat "$VENV/.stamp-project" 2>/dev/null)" != "$project" ]; then
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps \
     --no-build-isolation -e .
+  echo "$project" > "$VENV/.stamp-project"
 fi
