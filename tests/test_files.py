@@ -5,6 +5,7 @@ import os
 import pytest
 
 from albumcover.files import OutputDirError, check_writable_dir, write_atomic
+from tests.unprivileged import call_unprivileged
 
 
 def test_check_writable_dir_probes_missing_folders_and_leaves_no_trace(tmp_path):
@@ -30,14 +31,17 @@ def test_check_writable_dir_refuses_a_folder_under_a_file(tmp_path):
         check_writable_dir(tmp_path / "plain" / "covers")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through file modes")
 def test_check_writable_dir_refuses_a_read_only_folder(tmp_path):
-    tmp_path.chmod(0o500)
+    # root writes through file modes: as root it runs without that right (tests/unprivileged.py)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
     try:
-        with pytest.raises(OutputDirError, match="is not writable: Permission denied"):
-            check_writable_dir(tmp_path)
+        with pytest.raises(OutputDirError, match="'.*locked' is not writable: Permission denied"):
+            call_unprivileged(check_writable_dir, locked)
+        assert list(locked.iterdir()) == []
     finally:
-        tmp_path.chmod(0o700)
+        locked.chmod(0o755)
 
 
 @pytest.mark.skipif(not os.path.isdir("/sys/kernel"), reason="needs Linux sysfs")
