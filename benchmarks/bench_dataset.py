@@ -172,8 +172,8 @@ def main() -> None:
         )
 
     from albumcover.ear.tagger import DEFAULT_BATCH_SIZE, Tagger
-    from train.batching import CUDA_BATCH_SIZE
-    from train.build_dataset import build_dataset
+    from train.dataset.batching import CUDA_BATCH_SIZE
+    from train.dataset.build import build_dataset
 
     dtype = None if args.dtype == "auto" else getattr(torch, args.dtype)
     # the patches per forward pass the builder itself loads its taggers with

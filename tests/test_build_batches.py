@@ -19,7 +19,9 @@ from albumcover.ear.features import song_patches
 from albumcover.ear.tagger import Tagger
 from tests.music_library import cut_clip, image_bytes, tag_mp3
 from tests.test_build_scale import dataset_files
-from train.build_dataset import BAD_AUDIO, build_dataset, main, parse_args
+from train.build_dataset import main, parse_args
+from train.dataset.build import build_dataset
+from train.dataset.summary import BAD_AUDIO
 
 
 @pytest.fixture(scope="module")
@@ -257,7 +259,7 @@ def test_tracks_cached_for_captions_only_get_their_genre_in_a_batch(
 
 
 def test_the_batch_size_defaults_to_one_track_on_a_cpu(music, taggers, tmp_path):
-    from train.batching import CUDA_BATCH_TRACKS, default_batch_tracks
+    from train.dataset.batching import CUDA_BATCH_TRACKS, default_batch_tracks
 
     assert (default_batch_tracks("cpu"), default_batch_tracks("cuda")) == (1, CUDA_BATCH_TRACKS)
     assert CUDA_BATCH_TRACKS == 16

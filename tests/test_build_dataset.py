@@ -17,18 +17,11 @@ from PIL import Image
 from albumcover.pipeline import describe_song
 from albumcover.prompts import CATEGORIES, SongInfo
 from tests.music_library import cut_clip, image_bytes, tag_flac, tag_m4a, tag_mp3, tag_ogg
-from train.build_dataset import (
-    BAD_AUDIO,
-    BAD_COVER,
-    BAD_ROW,
-    NO_COVER,
-    PushError,
-    build_dataset,
-    main,
-    parse_args,
-    push_to_hub,
-)
-from train.library import ManifestError
+from train.build_dataset import main, parse_args, push_to_hub
+from train.dataset.build import build_dataset
+from train.dataset.library import ManifestError
+from train.dataset.summary import BAD_AUDIO, BAD_COVER, BAD_ROW, NO_COVER
+from train.push import PushError
 
 RES = 64
 RED, GREEN, BLUE, YELLOW = (220, 30, 30), (30, 200, 30), (30, 30, 220), (230, 220, 20)

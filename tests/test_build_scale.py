@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_build_dataset import build, built, library, run_cli, snapshot, taggers  # noqa: F401
-from train.shards import SHARD_FILE, merge_main, shard_of
+from train.dataset.shards import SHARD_FILE, merge_main, shard_of
 
 K = 3
 

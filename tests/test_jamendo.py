@@ -11,16 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.music_library import cut_clip, image_bytes
-from train.jamendo import (
-    MANIFEST,
-    CollectSummary,
-    Http,
-    JamendoError,
-    collect,
-    list_tracks,
-    main,
-    parse_args,
-)
+from train.dataset.jamendo import MANIFEST, CollectSummary, Http, JamendoError, collect, list_tracks
+from train.jamendo import main, parse_args
 
 CLIENT_ID = "test-client-1234"
 
@@ -244,7 +236,7 @@ def test_summary_lists_skips():
 
 def test_the_dataset_builder_reads_the_download(server, tmp_path):
     from albumcover.ear.tagger import Tagger
-    from train.build_dataset import build_dataset
+    from train.dataset.build import build_dataset
 
     out = tmp_path / "jamendo"
     collect(CLIENT_ID, out, limit=10, api_url=f"{server}/v3.0", http=FAST)

@@ -1,4 +1,4 @@
-"""train.library: walking a music folder, tags and covers from every container (read by
+"""train.dataset.library: walking a music folder, tags and covers from every container (read by
 albumcover.songfile.tags), manifests."""
 
 import base64
@@ -8,7 +8,7 @@ import pytest
 
 from albumcover.songfile.tags import SongTags
 from tests.music_library import cut_clip, image_bytes, tag_m4a, tag_mp3
-from train.library import (
+from train.dataset.library import (
     LibraryError,
     ManifestError,
     find_audio_files,

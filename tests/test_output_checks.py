@@ -74,9 +74,10 @@ def test_jamendo_timeout_must_be_a_finite_positive_number(tmp_path, timeout, cap
 
 def test_one_atomic_writer():
     """No writer in the library or these scripts keeps its own temp file + rename."""
-    scripts = ["train/build_dataset.py", "train/dataset_files.py", "train/tagcache.py"]
+    scripts = ["train/build_dataset.py", "train/dataset/build.py", "train/dataset/files.py"]
+    scripts += ["train/dataset/tagcache.py"]
     for path in ["albumcover/ear/weights.py", "albumcover/cli/main.py", *scripts]:
         text = (ROOT / path).read_text()
         assert "os.replace" not in text and "mkstemp" not in text, path
-    text = (ROOT / "train/jamendo.py").read_text()
+    text = (ROOT / "train/dataset/jamendo.py").read_text()
     assert "os.replace" not in text and "temp_file_beside" not in text

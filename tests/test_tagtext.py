@@ -14,7 +14,7 @@ from albumcover.cli.main import main as cli_main
 from albumcover.songfile.tags import read_song_tags
 from albumcover.songfile.tagtext import clean_tag_text
 from tests.music_library import cut_clip, image_bytes, tag_flac, with_junk_artist
-from train.build_dataset import build_dataset
+from train.dataset.build import build_dataset
 
 RES = 32
 

@@ -9,8 +9,10 @@ from albumcover.ear.tagger import DEFAULT_BATCH_SIZE, Tagger
 from albumcover.pipeline import describe_patches
 from albumcover.prompts import SongInfo
 from albumcover.recipe import CaptionRecipe
-from train.tagcache import TagCache, _ReplayTagger
-from train.tracks import Track
+
+from .batching import CUDA_BATCH_SIZE
+from .tagcache import TagCache, _ReplayTagger
+from .tracks import Track
 
 
 def caption_recipe(
@@ -80,8 +82,6 @@ class _Taggers:
         return self._genre_tagger
 
     def _load(self, model: str):
-        from train.batching import CUDA_BATCH_SIZE
-
         # a GPU wants far more patches per forward pass than a CPU's default
         cuda = self.device_type == "cuda"
         size = CUDA_BATCH_SIZE if cuda else DEFAULT_BATCH_SIZE
@@ -98,8 +98,8 @@ def _cache_answers(track: Track, taggers: _Taggers, cache: TagCache) -> bool:
 def _describe(track: Track, taggers: _Taggers, cache: TagCache, decoded, tagged, **options):
     """Caption one track; returns (SongDescription, whether a tagger ran).
 
-    ``decoded``: the track's :class:`train.workers.Decoded` patches, None when the cache
-    answers. ``tagged``: results a batch already tagged for it (:mod:`train.batching`), by
+    ``decoded``: the track's :class:`train.dataset.workers.Decoded` patches, None when the cache
+    answers. ``tagged``: results a batch already tagged for it (:mod:`train.dataset.batching`), by
     cache name; the taggers run here for the others. Raises AudioError for a track that could
     not be decoded.
     """

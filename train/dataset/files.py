@@ -10,8 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from albumcover.files import write_atomic
-from train.build_summary import SPLITS, BuildSummary
-from train.tracks import Track
+
+from .summary import SPLITS, BuildSummary
+from .tracks import Track
 
 _IMAGE_NAME = re.compile(r"^[0-9a-f]{16}\.png$")  # the only images this builder writes (or deletes)
 _TEMP_NAME = re.compile(r"^\..+\.tmp$")  # write_atomic's temp files

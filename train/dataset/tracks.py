@@ -1,5 +1,5 @@
-"""The tracks of a music library, collected from a folder or a manifest (:mod:`train.library`):
-their tags, and where each one's cover comes from."""
+"""The tracks of a music library, collected from a folder or a manifest
+(:mod:`train.dataset.library`): their tags, and where each one's cover comes from."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from albumcover.songfile.tags import SongTags, match_category, read_front_cover
-from train.build_summary import BAD_ROW, BuildSummary, Skipped
-from train.library import (
+
+from .library import (
     LibraryError,
     find_audio_files,
     find_folder_cover,
     read_manifest,
     read_track,
 )
+from .summary import BAD_ROW, BuildSummary, Skipped
 
 logger = logging.getLogger(__name__)
 

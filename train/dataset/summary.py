@@ -1,6 +1,6 @@
 """What a dataset build reports: the rows and images it wrote, and each track it left out and why.
 
-:func:`train.build_dataset.build_dataset` and :func:`train.shards.merge_shards` return a
+:func:`train.dataset.build.build_dataset` and :func:`train.dataset.shards.merge_shards` return a
 :class:`BuildSummary`; its :meth:`~BuildSummary.format` is the closing summary the CLI prints.
 """
 
@@ -40,7 +40,7 @@ class BuildSummary:
     # (source, note): tag text repaired or dropped before captioning (albumcover.songfile.tagtext)
     tag_notes: list[tuple[str, str]] = field(default_factory=list)
     shard: str = ""  # "i of K" for one shard of a --num_shards build (its rows are not split)
-    unsplit: int = 0  # a shard's rows, split when the shards are merged (train.shards)
+    unsplit: int = 0  # a shard's rows, split when the shards are merged (train.dataset.shards)
 
     @property
     def total_rows(self) -> int:

@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from albumcover.files import write_atomic
-from train.build_summary import SPLITS, BuildSummary, Skipped
-from train.captions import caption_recipe
-from train.dataset_files import _split_covers, _write_card, _write_dataset
+
+from .captions import caption_recipe
+from .files import _split_covers, _write_card, _write_dataset
+from .summary import SPLITS, BuildSummary, Skipped
 
 SHARD_FILE = "shard.json"
 COVERS_DIR = "covers"
@@ -210,7 +211,7 @@ def check_compatible(shards: Sequence[Shard]) -> None:
 def merge_shards(output_dir: str | Path, shard_dirs: Sequence[str | Path]):
     """Join complete shards into one dataset, identical to a serial build of the library.
 
-    Returns the :class:`~train.build_summary.BuildSummary` of the merged dataset. Raises
+    Returns the :class:`~train.dataset.summary.BuildSummary` of the merged dataset. Raises
     :class:`ShardError` (nothing written) for shards that do not belong together.
     """
     output_dir = Path(output_dir)

@@ -42,7 +42,7 @@ def default_batch_tracks(device_type: str) -> int:
 def track_requests(track, patches: np.ndarray, taggers, cache, genre_patches: int | None):
     """What a batch must tag for ``track`` (decoded to ``patches`` ``(n, 187, 96)``), as
     ``{name: (tagger, patches)}`` under the builder's cache names: the same taggers the serial
-    builder would run for it (``train.captions._describe``).
+    builder would run for it (``train.dataset.captions._describe``).
 
     The caption tagger hears every patch unless the cache holds its result; a track with no
     category also needs the genre tagger, on the patches ``describe_patches`` gives it
@@ -71,7 +71,7 @@ def tag_in_batches(
 ) -> Iterator[tuple[object, object, dict]]:
     """``(item, decoded, results)`` for every ``(item, decoded)`` of ``decoded``, in order.
 
-    ``decoded``: items with their :class:`train.workers.Decoded` patches (None, or a failed
+    ``decoded``: items with their :class:`train.dataset.workers.Decoded` patches (None, or a failed
     decode, for items that need no tagger: they pass through with ``{}``).
     ``requests_of(item, patches)``: what the item needs tagged (:data:`Requests`).
     ``batch_tracks``: how many items with requests make a batch; each tagger then tags all of

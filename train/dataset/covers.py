@@ -11,8 +11,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from train.build_summary import BAD_COVER, NO_COVER, SPLITS, BuildSummary, Skipped
-from train.tracks import Track
+from .summary import BAD_COVER, NO_COVER, SPLITS, BuildSummary, Skipped
+from .tracks import Track
 
 
 def _assign_covers(
