@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 ARGS ?=
 
-.PHONY: setup setup-dev run test lint format bench
+.PHONY: setup setup-dev run test test-fast lint format bench
 
 setup:
 	@scripts/setup.sh
@@ -20,8 +20,13 @@ VERMIN := .venv/bin/vermin -t=3.10- --violations --eval-annotations --no-tips -q
 test: setup-dev
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	$(VERMIN) albumcover train tests benchmarks *.py
+	$(VERMIN) albumcover train space tests benchmarks *.py
 	$(PY) -m pytest $(ARGS)
+
+# The inner loop: no lint, and no slow tests (app servers, browsers, installs, training runs:
+# tests/conftest.py marks them); under 2 minutes on 2 cores. `make test` still runs everything.
+test-fast: setup-dev
+	$(PY) -m pytest -m "not slow" $(ARGS)
 
 format: setup-dev
 	.venv/bin/ruff check --fix .

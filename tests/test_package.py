@@ -15,6 +15,7 @@ HEAVY = {
     "tensorflow",
     "train",
     "spaces",
+    "space",  # the web layer beside app.py
 }
 
 
@@ -43,3 +44,10 @@ def test_tagging_and_prompting_need_no_ui_or_image_stack():
     loaded = _modules_after(code)
     assert "torch" in loaded  # the tagger's own dependency, as a sanity check of the probe
     assert not loaded & HEAVY, loaded & HEAVY
+
+
+def test_only_app_py_reads_the_environment():
+    """The web layer gets every setting from app.py as an argument (read once, at start-up)."""
+    for path in sorted((ROOT / "space").glob("*.py")):
+        source = path.read_text()
+        assert "os.environ" not in source and "getenv" not in source, path

@@ -8,7 +8,7 @@ import pytest
 from tests.tiny_models import save_tiny_sd
 
 from .app_server import ROOT
-from .test_app_inputs import CHATTER
+from .test_space_checks import CHATTER
 
 
 @pytest.fixture(scope="module")

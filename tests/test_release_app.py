@@ -13,6 +13,7 @@ from PIL import Image
 
 from albumcover.release.check import check_cover
 from albumcover.songfile.tags import read_front_cover
+from space.models import load_upscaler
 
 from .app_server import AppServer
 from .tiny_models import IMAGE_SIZE, save_tiny_sd
@@ -182,15 +183,8 @@ def test_cmyk_upload_is_exported_as_srgb(client, tmp_path):
         assert image.mode == "RGB" and image.size == (3000, 3000)
 
 
-def test_configured_upscaler_without_a_gpu_falls_back_to_lanczos(monkeypatch, caplog):
-    import torch
-
-    import app
-
-    if torch.cuda.is_available():
-        pytest.skip("a GPU is here: the upscaler would load")
-    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
-    assert app.load_upscaler(None) is None
+def test_configured_upscaler_without_a_gpu_falls_back_to_lanczos(caplog):
+    assert load_upscaler(None, has_gpu=False) is None
     with caplog.at_level("WARNING", logger="albumcover.app"):
-        assert app.load_upscaler("stabilityai/stable-diffusion-x4-upscaler") is None
+        assert load_upscaler("stabilityai/stable-diffusion-x4-upscaler", has_gpu=False) is None
     assert "needs a GPU; none here, exports use Lanczos" in caplog.text

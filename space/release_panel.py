@@ -1,10 +1,11 @@
-"""The app's release panel: letter the chosen cover, export it at 3000 px, check it, and write it
-into the song. UI wiring only (the work is in albumcover.release and albumcover.songfile); kept
-beside app.py so app.py stays a thin page.
+"""The release panel: letter the chosen cover, export it at 3000 px, check it, and write it
+into the song. UI wiring only (the work is in albumcover.release and albumcover.songfile).
 
-Named API endpoints (documented in the README): ``/letter`` (a fast preview), ``/export`` (the
-distributor file and its check report) and ``/embed`` (the song with the cover). Every field is
-validated here, and a bad value gets a message naming the field and what is allowed.
+Named API endpoints: ``/letter`` (a fast preview), ``/export`` (the distributor file and its
+check report) and ``/embed`` (the song with the cover). Their values are checked by
+:mod:`space.checks` like every other endpoint's; the lettering and export fields follow the
+library's rules and say them as the library does, so a field gets the same message from the app
+and from the CLI.
 """
 
 from __future__ import annotations
@@ -29,92 +30,67 @@ from albumcover.release.export import (
 )
 from albumcover.release.fonts import FONT_NAMES
 from albumcover.release.lettering import LAYOUTS, letter_cover, parse_color
+from albumcover.songfile.embed import embed_cover
+from albumcover.songfile.tags import SongFileError
+
+from . import checks, memory
+from .checks import refuse
 
 log = logging.getLogger("albumcover.app")
 
 PREVIEW_SIZE = 1024  # pixels: the preview is lettered at this size (relative layout, same look)
+UPSCALE_GPU_SECONDS = 60  # what ZeroGPU reserves for an export with the diffusion upscaler
 
 
-def _error(message: str) -> gr.Error:
-    return gr.Error(message, print_exception=False)
+def _option(allowed: tuple[str, ...]) -> checks.Rule:
+    """A lettering or export option: one of ``allowed``, null for the first (the default)."""
+
+    def check(field: str, value):
+        if value is None:
+            return allowed[0]
+        if not isinstance(value, str) or value not in allowed:
+            raise refuse(f"{field} must be one of {', '.join(allowed)}; got {value!r}")
+        return value
+
+    return check
 
 
-def _naming_unreadable(component, field: str):
-    """Make an upload PIL cannot open an error that names ``field``: gradio's own preprocessing
-    raises a bare PIL exception there, which clients see as an anonymous failure. (Wrapping the
-    instance's method, not subclassing: gradio writes a .pyi beside any module that subclasses
-    a component.)"""
-    original = component.preprocess
-
-    def preprocess(payload):
-        try:
-            return original(payload)
-        except (OSError, ValueError, SyntaxError) as e:  # PIL's errors for broken files
-            raise _error(f"{field}: not a readable image ({e})") from e
-
-    component.preprocess = preprocess
-    return component
-
-
-def _image(cover) -> Image.Image:
-    if cover is None:
-        raise _error(
-            "cover: choose a cover first (Generate, then pick one in the gallery, or upload one)"
-        )
-    if isinstance(cover, (str, Path)):
-        try:
-            with Image.open(cover) as image:
-                image.load()
-                return image.copy()
-        except OSError as e:
-            raise _error(f"cover: not a readable image ({e})") from e
-    if not isinstance(cover, Image.Image):
-        raise _error(f"cover must be an image, got {type(cover).__name__}")
-    return cover
-
-
-def _text(name: str, value) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise _error(f"{name} must be text, got {type(value).__name__} {value!r}")
+def _color(field: str, value) -> str:
+    """A colour as the lettering takes it (null: auto); anything but text is read as its text,
+    as gradio's Textbox would, so the message is the lettering's own."""
+    value = "auto" if value is None else value if isinstance(value, str) else str(value)
+    try:
+        parse_color(value)
+    except ValueError as e:
+        raise refuse(str(e)) from e
     return value
 
 
-def _pick(name: str, value, allowed) -> str:
-    if value is None:
-        value = allowed[0]
-    if not isinstance(value, str) or value not in allowed:
-        raise _error(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-    return value
-
-
-def _size(value) -> int:
-    rule = f"size must be a whole number of pixels in [{MIN_EXPORT_SIZE}, {MAX_EXPORT_SIZE}]"
+def _export_size(field: str, value) -> int:
+    """Pixels per side; typed sizes come as text (the Dropdown takes custom values)."""
+    rule = f"{field} must be a whole number of pixels in [{MIN_EXPORT_SIZE}, {MAX_EXPORT_SIZE}]"
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _error(f"{rule}; got {value!r}")
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        raise refuse(f"{rule}; got {value!r}")
     if not math.isfinite(value) or value != int(value):
-        raise _error(f"{rule}; got {value!r}")
+        raise refuse(f"{rule}; got {value!r}")
     if not MIN_EXPORT_SIZE <= value <= MAX_EXPORT_SIZE:
-        raise _error(f"{rule}; got {value!r}")
+        raise refuse(f"{rule}; got {value!r}")
     return int(value)
 
 
-def _options(title, artist, layout, font, color) -> dict:
-    options = dict(
-        title=_text("title", title),
-        artist=_text("artist", artist),
-        layout=_pick("layout", layout, LAYOUTS),
-        font=_pick("font", font, FONT_NAMES),
-        color="auto" if color is None else _text("color", color),
-    )
+def _open(cover: str | None) -> Image.Image:
+    if cover is None:
+        raise refuse(
+            "cover: choose a cover first (Generate, then pick one in the gallery, or upload one)"
+        )
     try:
-        parse_color(options["color"])
-    except ValueError as e:
-        raise _error(str(e)) from e
-    return options
+        with Image.open(cover) as image:
+            image.load()
+            return image.copy()
+    except OSError as e:
+        raise refuse(f"cover: not a readable image ({e})") from e
 
 
 def _details(done) -> dict:
@@ -136,26 +112,20 @@ def _file_stem(title: str) -> str:
 
 
 def build_release_panel(*, audio, title, artist, gallery, generated, upscaler=None, gpu=None):
-    """Add the release panel to the open Blocks. ``generated``: the Generate event (its
-    ``.then`` picks the first painting); ``upscaler``: a DiffusionUpscaler or None (Lanczos);
-    ``gpu``: the spaces.GPU decorator for the export when an upscaler runs on a GPU."""
+    """Add the release panel to the open Blocks. ``audio``, ``title``, ``artist``: the page's
+    song fields (the song /embed writes into, the lettering's first title and artist);
+    ``generated``: the Generate event (its ``.success`` picks the first painting); ``upscaler``: a
+    DiffusionUpscaler or None (Lanczos); ``gpu``: ``spaces.GPU``-like, for the export when an
+    upscaler runs on a GPU."""
 
     def letter(cover, title, artist, layout="auto", font="auto", color="auto"):
-        options = _options(title, artist, layout, font, color)
-        image = _image(cover).convert("RGB")
+        image = _open(cover).convert("RGB")
         if image.size != (PREVIEW_SIZE, PREVIEW_SIZE) and image.width == image.height:
             image = image.resize((PREVIEW_SIZE, PREVIEW_SIZE), Image.Resampling.LANCZOS)
         try:
-            done = letter_cover(
-                image,
-                options["title"],
-                options["artist"],
-                layout=options["layout"],
-                font=options["font"],
-                color=options["color"],
-            )
+            done = letter_cover(image, title, artist, layout=layout, font=font, color=color)
         except ValueError as e:
-            raise _error(str(e)) from e
+            raise refuse(str(e)) from e
         return done.image, _details(done)
 
     def export(
@@ -168,15 +138,14 @@ def build_release_panel(*, audio, title, artist, gallery, generated, upscaler=No
         size=DEFAULT_SIZE,
         file_format="jpeg",
     ):
-        options = _options(title, artist, layout, font, color)
-        settings = ExportSettings(size=_size(size), format=_pick("format", file_format, FORMATS))
-        image = _image(cover)
+        settings = ExportSettings(size=size, format=file_format)
+        options = dict(title=title, artist=artist, layout=layout, font=font, color=color)
         try:
-            result = export_cover(image, settings=settings, upscaler=upscaler, **options)
+            result = export_cover(_open(cover), settings=settings, upscaler=upscaler, **options)
         except ValueError as e:
-            raise _error(str(e)) from e
+            raise refuse(str(e)) from e
         folder = Path(tempfile.mkdtemp(prefix="albumcover-export-"))
-        target = result.save(folder / f"{_file_stem(options['title'])}{result.suffix}")
+        target = result.save(folder / f"{_file_stem(title)}{result.suffix}")
         report = check_cover(target, max_bytes=settings.max_bytes, name=target.name)
         lines = [report.summary(), f"upscaler: {result.upscaler}"]
         if result.lettering is not None:
@@ -191,24 +160,22 @@ def build_release_panel(*, audio, title, artist, gallery, generated, upscaler=No
         return str(target), "\n".join(lines)
 
     def embed(song, cover_file):
-        from albumcover.songfile.embed import embed_cover
-        from albumcover.songfile.tags import SongFileError
-
         if not song:
-            raise _error("song: upload the song to write the cover into (mp3, flac, m4a, ...)")
+            raise refuse("song: upload the song to write the cover into (mp3, flac, m4a, ...)")
         if not cover_file:
-            raise _error("cover_file: press Export first (or send a JPEG/PNG cover file)")
-        if not isinstance(song, str) or not isinstance(cover_file, str):
-            raise _error("song and cover_file must be files")
+            raise refuse("cover_file: press Export first (or send a JPEG/PNG cover file)")
         source = Path(song)
         out = Path(tempfile.mkdtemp(prefix="albumcover-song-")) / source.name
         try:
             embed_cover(source, cover_file, out)  # a copy: the upload is never modified
         except SongFileError as e:  # say the upload's name, not the server's temp path
-            raise _error(str(e).replace(str(source.parent) + "/", "")) from e
+            raise refuse(str(e).replace(str(source.parent) + "/", "")) from e
         return str(out)
 
-    export_fn = gpu(export) if (gpu is not None and upscaler is not None) else export
+    if gpu is not None and upscaler is not None:
+        export = gpu(duration=UPSCALE_GPU_SECONDS)(export)
+    # all three decode images (and /embed a song): freed memory goes back after each request
+    letter, export, embed = map(memory.release_after, (letter, export, embed))
 
     with gr.Accordion("Release: lettering, 3000-px export, the cover in the song", open=True):
         with gr.Row():
@@ -220,18 +187,12 @@ def build_release_panel(*, audio, title, artist, gallery, generated, upscaler=No
                     sources=["upload"],
                     elem_id="chosen",
                 )
-                _naming_unreadable(chosen, "cover")
+                checks.readable_image(chosen, "cover")
                 letter_title = gr.Textbox(label="Lettering: title", elem_id="letter-title")
                 letter_artist = gr.Textbox(label="Lettering: artist", elem_id="letter-artist")
                 with gr.Row():
-                    # custom values reach the handler, which names the field in its error
-                    # (gradio's own choice check would not)
-                    layout = gr.Dropdown(
-                        list(LAYOUTS), value="auto", label="Layout", allow_custom_value=True
-                    )
-                    font = gr.Dropdown(
-                        list(FONT_NAMES), value="auto", label="Font", allow_custom_value=True
-                    )
+                    layout = gr.Dropdown(list(LAYOUTS), value="auto", label="Layout")
+                    font = gr.Dropdown(list(FONT_NAMES), value="auto", label="Font")
                     color = gr.Textbox("auto", label="Colour (auto, #rrggbb, a name)")
                 letter_btn = gr.Button("Letter", elem_id="letter")
             with gr.Column():
@@ -244,17 +205,21 @@ def build_release_panel(*, audio, title, artist, gallery, generated, upscaler=No
                 [DEFAULT_SIZE, 2000, 1400, MIN_EXPORT_SIZE],
                 value=DEFAULT_SIZE,
                 label="Export size (px)",
-                allow_custom_value=True,
+                allow_custom_value=True,  # any size in range, typed
             )
-            file_format = gr.Dropdown(
-                list(FORMATS), value="jpeg", label="Format", allow_custom_value=True
-            )
+            file_format = gr.Dropdown(list(FORMATS), value="jpeg", label="Format")
             export_btn = gr.Button("Export", variant="primary", elem_id="export")
             embed_btn = gr.Button("Song with cover", elem_id="embed")
         with gr.Row():
             export_file = gr.File(label="Export (download)", elem_id="export-file")
             song_file = gr.File(label="Song with the cover (download)", elem_id="song-file")
         report = gr.Textbox(label="Distributor check", lines=5, elem_id="check-report")
+    # the library's rules for these fields, said as the library says them
+    checks.rule(layout, _option(LAYOUTS))
+    checks.rule(font, _option(FONT_NAMES))
+    checks.rule(color, _color)
+    checks.rule(size, _export_size)
+    checks.rule(file_format, _option(FORMATS))
 
     lettering = [chosen, letter_title, letter_artist, layout, font, color]
     letter_btn.click(letter, lettering, [preview, details], api_name="letter")
@@ -264,7 +229,7 @@ def build_release_panel(*, audio, title, artist, gallery, generated, upscaler=No
     for box in (letter_title, letter_artist, color):
         box.submit(letter, lettering, [preview, details], api_visibility="private")
     export_btn.click(
-        export_fn, [*lettering, size, file_format], [export_file, report], api_name="export"
+        export, [*lettering, size, file_format], [export_file, report], api_name="export"
     )
     embed_btn.click(embed, [audio, export_file], song_file, api_name="embed")
 

@@ -8,9 +8,10 @@ What grows in a long-running gradio + torch process, and what this module does a
   :func:`release_after` hands freed memory back to the system after each request (malloc_trim),
   and again, after a full garbage collection, once requests stop.
 * gradio keeps one session state (a copy of every component's config) per visitor, up to
-  ``state_session_capacity`` (10000 by default) and for good: app.py lowers the capacity.
-* uploads and results are files in gradio's cache folder: app.py deletes old ones
-  (``delete_cache``).
+  ``state_session_capacity`` (10000 by default) and for good: app.py lowers it to
+  :data:`MAX_SESSIONS`.
+* uploads and results are files in gradio's cache folder: the page deletes old ones
+  (``delete_cache``, :data:`CACHE_MAX_AGE_S`).
 
 Both allocator calls are no-ops where the C library is not glibc (macOS, musl).
 """
@@ -26,6 +27,13 @@ import threading
 from collections.abc import Callable
 
 log = logging.getLogger("albumcover.app")
+
+# What the app keeps (README "What is guaranteed"): uploads and painted covers are files in
+# gradio's cache, deleted once older than an hour (swept every 15 minutes); per-visitor session
+# state for the most recent MAX_SESSIONS visitors only (gradio's default, 10000, grows for good).
+CACHE_MAX_AGE_S = 3600
+CACHE_SWEEP_S = 900
+MAX_SESSIONS = 200
 
 _M_ARENA_MAX = -8  # mallopt parameter, from glibc's malloc.h
 

@@ -1,17 +1,17 @@
-"""app_memory: the allocator settings the app applies to keep its memory bounded."""
+"""space.memory: the allocator settings the app applies to keep its memory bounded."""
 
 import inspect
 import platform
 
 import pytest
 
-import app_memory
+from space import memory
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc only")
 def test_glibc_calls_take_effect():
-    assert app_memory.limit_malloc_arenas(2)
-    app_memory.release_freed_memory()  # returns nothing; must not crash
+    assert memory.limit_malloc_arenas(2)
+    memory.release_freed_memory()  # returns nothing; must not crash
 
 
 def test_release_after_keeps_the_handler_signature_and_errors():
@@ -20,7 +20,7 @@ def test_release_after_keeps_the_handler_signature_and_errors():
             raise ValueError("empty")
         return prompt * steps
 
-    wrapped = app_memory.release_after(generate)
+    wrapped = memory.release_after(generate)
     # gradio reads parameter names and defaults (API docs, gr.Progress) from the signature
     assert inspect.signature(wrapped) == inspect.signature(generate)
     assert wrapped("a", steps=2) == "aa"
@@ -43,7 +43,7 @@ def test_the_idle_release_collects_cyclic_garbage_first():
         gone = weakref.ref(request)
         del request
         assert gone() is not None  # a cycle: reference counting alone never frees it
-        app_memory.collect_and_release()
+        memory.collect_and_release()
         assert gone() is None
     finally:
         gc.enable()

@@ -1,7 +1,8 @@
 """Every value the API takes, tried as a hostile client would, against the real app server:
 wrong types, null, NaN/Infinity, out of range -> a message naming the field and what it accepts,
-no traceback in the server log, and the next request served. Also: every seed shown can be typed
-back, and cuts (song length, token budget) are told to the user."""
+no traceback in the server log, and the next request served. All five endpoints (/analyze,
+/generate, /letter, /export, /embed) go through the same checks (space.checks). Also: every seed
+shown can be typed back, and cuts (song length, token budget) are told to the user."""
 
 import asyncio
 import json
@@ -15,6 +16,7 @@ from PIL import Image
 
 from albumcover.paint.generator import MAX_SEED
 from albumcover.prompts import DEFAULT_STYLE
+from albumcover.release.fonts import FONT_NAMES
 
 from .app_server import AppServer
 from .tiny_models import IMAGE_SIZE, save_tiny_sd
@@ -179,6 +181,126 @@ def test_a_server_path_is_not_taken_for_an_upload(server, client):
     body = '{"data": [' + audio + ', "t", "a", "2024", "auto (from the audio)", "study"]}'
     stream = raw_call(server.url, "analyze", body)
     assert "event: error" in stream and "it was not uploaded by a user" in stream, stream
+    served(client)
+
+
+@pytest.fixture(scope="module")
+def painting(tmp_path_factory):
+    path = tmp_path_factory.mktemp("art") / "painting.png"
+    Image.new("RGB", (256, 256), "teal").save(path)
+    return path
+
+
+LETTER = ("cover", "title", "artist", "layout", "font", "color")
+COLOR_RULE = "color must be 'auto', a hex colour like #f0e6d2 or a CSS colour name"
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("cover", 5, "cover must be an uploaded file (in gradio_client: handle_file(path)); got 5"),
+        ("cover", ["x.png"], "cover must be an uploaded file (in gradio_client: handle_file(path"),
+        ("cover", {"path": 3}, 'handle_file(path)); got {"path": 3}'),
+        ("title", None, "title must be text; got null"),
+        ("title", ["Night"], 'title must be text; got ["Night"] (list)'),
+        ("artist", {"name": "Ana"}, 'artist must be text; got {"name": "Ana"} (dict)'),
+        ("artist", 7, "artist must be text; got 7 (int)"),
+        ("layout", "diagonal", "layout must be one of auto, top, bottom, center, corner, "),
+        ("layout", ["top"], "layout must be one of auto, top,"),
+        ("font", True, f"font must be one of {', '.join(FONT_NAMES)}; got True"),
+        ("color", ["red"], COLOR_RULE),
+        ("color", {"r": 1}, COLOR_RULE),
+    ],
+)
+def test_letter_refuses_each_bad_value_by_name(client, painting, field, value, message):
+    kwargs = dict(cover=handle_file(painting), title="Night Drive", artist="Ana")
+    with pytest.raises(AppError) as info:
+        client.predict(**{**kwargs, field: value}, api_name="/letter")
+    assert message in str(info.value)
+    _, details = client.predict(**kwargs, api_name="/letter")  # and the next one is served
+    assert details["contrast"] >= 4.5
+
+
+SIZE_RULE = "size must be a whole number of pixels in [640, 6000]"
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("size", [3000], SIZE_RULE + "; got [3000]"),
+        ("size", {"px": 3000}, SIZE_RULE + "; got {'px': 3000}"),
+        ("size", 639, SIZE_RULE + "; got 639"),
+        ("size", 6001, SIZE_RULE + "; got 6001"),
+        ("size", "3000px", SIZE_RULE + "; got '3000px'"),
+        ("file_format", "tiff", "file_format must be one of jpeg, png; got 'tiff'"),
+        ("file_format", ["png"], "file_format must be one of jpeg, png; got ['png']"),
+        ("file_format", 1, "file_format must be one of jpeg, png; got 1"),
+        ("title", ["T"], 'title must be text; got ["T"] (list)'),
+        ("font", "Comic Sans", "font must be one of auto, sans"),
+    ],
+)
+def test_export_refuses_each_bad_value_by_name(client, painting, field, value, message):
+    kwargs = dict(cover=handle_file(painting), title="T", artist="A", size=640)
+    with pytest.raises(AppError) as info:
+        client.predict(**{**kwargs, field: value}, api_name="/export")
+    assert message in str(info.value)
+
+
+def test_export_takes_a_typed_size_and_null_options(client, painting):
+    """The UI sends a size typed into the dropdown as text; null options are the defaults."""
+    exported, report = client.predict(
+        handle_file(painting), "T", "A", None, None, None, "700", None, api_name="/export"
+    )
+    assert exported.endswith(".jpg") and "upscaler: lanczos" in report
+    with Image.open(exported) as image:
+        assert image.size == (700, 700) and image.format == "JPEG"
+
+
+@pytest.mark.parametrize(
+    "position, value, message",
+    [
+        (0, 5, "song must be an uploaded file (in gradio_client: handle_file(path)); got 5"),
+        (
+            0,
+            "song.mp3",
+            'song must be an uploaded file (in gradio_client: handle_file(path)); got "',
+        ),
+        (1, [1, 2], "Export (cover_file) must be an uploaded file"),
+        (1, {"path": None}, "Export (cover_file) must be an uploaded file"),
+        (1, None, "cover_file: press Export first"),
+    ],
+)
+def test_embed_refuses_each_bad_value_by_name(
+    client, clip_path, painting, position, value, message
+):
+    args = [handle_file(clip_path), handle_file(painting)]
+    args[position] = value
+    with pytest.raises(AppError) as info:
+        client.predict(*args, api_name="/embed")
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "api, body, message",
+    [
+        ("letter", '{"data": [null]}', "/letter takes 6 values (" + ", ".join(LETTER) + "); got 1"),
+        ("export", '{"data": []}', "/export takes 8 values ("),
+        ("embed", '{"data": [null]}', "/embed takes 2 values (song, cover_file); got 1"),
+        (
+            "embed",
+            '{"data": [null, {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}]}',
+            "it was not uploaded by a user",
+        ),
+        (
+            "export",
+            '{"data": [null, "T", "A", "auto", "auto", "auto", Infinity, "jpeg"]}',
+            SIZE_RULE + "; got inf",
+        ),
+    ],
+)
+def test_malformed_release_requests_are_refused(server, client, api, body, message):
+    stream = raw_call(server.url, api, body)
+    assert "event: error" in stream and message in stream, stream
     served(client)
 
 
