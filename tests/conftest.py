@@ -1,6 +1,8 @@
-"""Shared fixtures: paths to the read-only test data in ../shared/, and a hermetic cache."""
+"""Shared fixtures (the read-only test data in ../shared/, a hermetic cache) and the slow tier."""
 
 import atexit
+import fnmatch
+import inspect
 import os
 import shutil
 import tempfile
@@ -52,3 +54,84 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+# The slow tier: `make test-fast` (pytest -m "not slow") leaves these out for the inner loop and
+# finishes in under 2 minutes on a 2-core machine; `make test` (CI) runs everything. A test is
+# slow when it, or a fixture of tests/ it uses, starts the app or a browser (STARTS_SLOW in its
+# source), or when its module or its name is in the tables below. Measured with --durations=0 on
+# a busy 2-core VM: each entry costs seconds (1.5-20 s a test; the fast tier's are ~0.2 s).
+STARTS_SLOW = ("AppServer(", "sync_playwright", '"app.py"')  # tests/app_server.py, Chromium
+SLOW_MODULES = {
+    "test_browser": "headless Chromium driving the app",
+    "test_install": "a fresh venv and `pip install -e .` into it",
+    "test_train_text_to_image": "training runs (tiny models, a few steps each)",
+    "test_train_sdxl": "training runs (tiny models, a few steps each)",
+    "test_train_dreambooth": "training runs (tiny models, a few steps each)",
+    "test_gan": "training runs, and the GAN commands as processes",
+    "test_build_batches": "songs tagged on every engine, dataset builds",
+    "test_build_scale": "dataset builds with worker processes",
+    "test_quiet": "the command line as a process that paints",
+}
+_PROCESS = "the command line in a fresh Python process (imports torch, loads models)"
+SLOW_TESTS = {  # module: (test name patterns (fnmatch, without parameters), reason)
+    "test_cli": (["test_python_dash_m_entry_point"], _PROCESS),
+    "test_check": (["test_cli_as_a_process"], _PROCESS),
+    "test_evaluate": (["test_unwritable_outputs_fail_*"], _PROCESS),
+    "test_output_checks": (["test_build_dataset_refuses_*"], _PROCESS),
+    "test_package": (["test_tagging_and_prompting_need_no_ui_*"], _PROCESS),
+    "test_cli_flags": (
+        ["test_unusable_out_is_one_line_*", "test_a_prompt_over_the_token_budget_*"],
+        "a process, and the first painting with a tiny model",
+    ),
+    "test_cli_release": (
+        ["test_diffusion_upscaler_flag", "test_in_place_tags_the_originals"],
+        "a diffusion upscaler; tagging real songs",
+    ),
+    "test_export": (["test_quality_steps_down_*"], "JPEG encodes of a 3000 px cover, many times"),
+    "test_fast_tagger": (["test_bf16_*"], "both taggers in bfloat16 on two full clips"),
+    "test_genre_patches": (["test_a_song_is_categorised_*"], "a whole song tagged patch by patch"),
+}
+
+
+def _source(func) -> str:
+    try:
+        return inspect.getsource(func)
+    except (OSError, TypeError):
+        return ""
+
+
+def _starts_slow(item, sources: dict) -> bool:
+    """The test, or a fixture of tests/ it uses, starts the app or a browser."""
+    funcs = [getattr(item, "function", None)]
+    info = getattr(item, "_fixtureinfo", None)  # pytest's record of the fixtures a test uses
+    for defs in (info.name2fixturedefs if info else {}).values():
+        funcs += [d.func for d in defs if getattr(d.func, "__module__", "").startswith("tests")]
+    for func in funcs:
+        if func is not None and func not in sources:
+            sources[func] = any(s in _source(func) for s in STARTS_SLOW)
+        if func is not None and sources[func]:
+            return True
+    return False
+
+
+def slow_reason(item, sources: dict | None = None) -> str | None:
+    """Why ``item`` belongs to the slow tier, or None."""
+    module = Path(str(item.fspath)).stem
+    if module in SLOW_MODULES:
+        return SLOW_MODULES[module]
+    patterns, reason = SLOW_TESTS.get(module, ((), ""))
+    name = getattr(item, "originalname", item.name)  # without its parameters
+    if any(fnmatch.fnmatchcase(name, p) for p in patterns):
+        return reason
+    if _starts_slow(item, {} if sources is None else sources):
+        return "starts the app or a browser"
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    sources: dict = {}  # fixture function -> whether it starts something slow
+    for item in items:
+        reason = slow_reason(item, sources)
+        if reason:
+            item.add_marker(pytest.mark.slow(reason=reason))
