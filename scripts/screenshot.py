@@ -31,7 +31,7 @@ PROMPT_WORDS = (
 
 TIMEOUT_MS = 300_000
 CLIP = ROOT.parent / "shared" / "audio" / "TRWJAZW128F42760DD_test.mp3"  # as in tests/conftest.py
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's package, as in tests/test_browser.py
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's package, as in tests/space/test_browser.py
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
 
 

@@ -62,35 +62,39 @@ def one_torch_thread():
 # source), or when its module or its name is in the tables below. Measured with --durations=0 on
 # a busy 2-core VM: each entry costs seconds (1.5-20 s a test; the fast tier's are ~0.2 s).
 STARTS_SLOW = ("AppServer(", "sync_playwright", '"app.py"')  # tests/app_server.py, Chromium
-SLOW_MODULES = {
-    "test_browser": "headless Chromium driving the app",
+TESTS = Path(__file__).resolve().parent
+SLOW_MODULES = {  # module (path under tests/, no .py): reason
+    "space/test_browser": "headless Chromium driving the app",
     "test_install": "a fresh venv and `pip install -e .` into it",
-    "test_train_text_to_image": "training runs (tiny models, a few steps each)",
-    "test_train_sdxl": "training runs (tiny models, a few steps each)",
-    "test_train_dreambooth": "training runs (tiny models, a few steps each)",
-    "test_gan": "training runs, and the GAN commands as processes",
-    "test_build_batches": "songs tagged on every engine, dataset builds",
-    "test_build_scale": "dataset builds with worker processes",
-    "test_quiet": "the command line as a process that paints",
+    "train/test_train_text_to_image": "training runs (tiny models, a few steps each)",
+    "train/test_train_sdxl": "training runs (tiny models, a few steps each)",
+    "train/test_train_dreambooth": "training runs (tiny models, a few steps each)",
+    "train/test_gan": "training runs, and the GAN commands as processes",
+    "train/dataset/test_batching": "songs tagged on every engine, dataset builds",
+    "train/dataset/test_shards": "dataset builds with worker processes",
+    "cli/test_quiet": "the command line as a process that paints",
 }
 _PROCESS = "the command line in a fresh Python process (imports torch, loads models)"
 SLOW_TESTS = {  # module: (test name patterns (fnmatch, without parameters), reason)
-    "test_cli": (["test_python_dash_m_entry_point"], _PROCESS),
-    "test_check": (["test_cli_as_a_process"], _PROCESS),
-    "test_evaluate": (["test_unwritable_outputs_fail_*"], _PROCESS),
-    "test_output_checks": (["test_build_dataset_refuses_*"], _PROCESS),
+    "cli/test_tag": (["test_python_dash_m_entry_point"], _PROCESS),
+    "release/test_check": (["test_cli_as_a_process"], _PROCESS),
+    "train/test_evaluate": (["test_unwritable_outputs_fail_*"], _PROCESS),
+    "train/dataset/test_output_checks": (["test_build_dataset_refuses_*"], _PROCESS),
     "test_package": (["test_tagging_and_prompting_need_no_ui_*"], _PROCESS),
-    "test_cli_flags": (
+    "cli/test_cover_flags": (
         ["test_unusable_out_is_one_line_*", "test_a_prompt_over_the_token_budget_*"],
         "a process, and the first painting with a tiny model",
     ),
-    "test_cli_release": (
+    "cli/test_release": (
         ["test_diffusion_upscaler_flag", "test_in_place_tags_the_originals"],
         "a diffusion upscaler; tagging real songs",
     ),
-    "test_export": (["test_quality_steps_down_*"], "JPEG encodes of a 3000 px cover, many times"),
-    "test_fast_tagger": (["test_bf16_*"], "both taggers in bfloat16 on two full clips"),
-    "test_genre_patches": (["test_a_song_is_categorised_*"], "a whole song tagged patch by patch"),
+    "release/test_export": (
+        ["test_quality_steps_down_*"],
+        "JPEG encodes of a 3000 px cover, many times",
+    ),
+    "ear/test_frontend": (["test_bf16_*"], "both taggers in bfloat16 on two full clips"),
+    "test_pipeline": (["test_a_song_is_categorised_*"], "a whole song tagged patch by patch"),
 }
 
 
@@ -115,9 +119,14 @@ def _starts_slow(item, sources: dict) -> bool:
     return False
 
 
+def module_key(path: Path) -> str:
+    """A test module's key in the tables: its path under tests/ without .py ("cli/test_tag")."""
+    return path.resolve().relative_to(TESTS).with_suffix("").as_posix()
+
+
 def slow_reason(item, sources: dict | None = None) -> str | None:
     """Why ``item`` belongs to the slow tier, or None."""
-    module = Path(str(item.fspath)).stem
+    module = module_key(Path(str(item.fspath)))
     if module in SLOW_MODULES:
         return SLOW_MODULES[module]
     patterns, reason = SLOW_TESTS.get(module, ((), ""))

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import SLOW_MODULES, SLOW_TESTS
+from tests.conftest import SLOW_MODULES, SLOW_TESTS, module_key
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -72,7 +72,7 @@ def starts_slow(module: Path, test: str) -> bool:
 def test_the_fast_tier_leaves_out_browsers_installs_and_every_test_that_starts_the_app():
     serving = sorted(
         path
-        for path in TESTS.glob("test_*.py")
+        for path in TESTS.rglob("test_*.py")
         if path.name != Path(__file__).name and any(s in path.read_text() for s in STARTS)
     )
     modules = sorted({*serving, *(TESTS / f"{m}.py" for m in SLOW_MODULES)})
@@ -90,5 +90,5 @@ def test_the_fast_tier_leaves_out_browsers_installs_and_every_test_that_starts_t
     assert serving and deselected and int(deselected.group(1)) > 0, done.stdout
     for node in kept:
         path, name = node.split("::", 1)
-        assert Path(path).stem not in SLOW_MODULES, node
+        assert module_key(ROOT / path) not in SLOW_MODULES, node
         assert not starts_slow(ROOT / path, name.split("[", 1)[0]), node

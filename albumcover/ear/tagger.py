@@ -3,7 +3,7 @@
 ``Tagger.load("MTT_musicnn").tag("song.mp3")`` decodes the song (16 kHz mono), cuts its log-mel
 spectrogram into 3 s patches, runs them through the network in batches and returns a
 :class:`TagResult`: the taggram (per-patch sigmoid scores), the mean score of each label and the
-top tags.  Results match the original musicnn 0.1.0 (see ``tests/test_musicnn.py``).
+top tags.  Results match the original musicnn 0.1.0 (see ``tests/ear/test_musicnn.py``).
 ``tag_songs`` tags several songs' patches in one go (batches across songs, for a GPU).
 """
 
@@ -280,8 +280,9 @@ class Tagger:
         through the network together (concatenated, ``batch_size`` patches per forward pass),
         so on a GPU many short songs fill one batch; each song's taggram (n_i, n_labels) is
         then split back out. Every result equals ``tag_patches(song, top=top)``: exactly on
-        the CPU "gemm" engine (each patch is computed alone there; ``tests/test_build_batches.py``),
-        within float rounding where the torch engine batches patches of different songs.
+        the CPU "gemm" engine (each patch is computed alone there;
+        ``tests/train/dataset/test_batching.py``), within float rounding where the torch engine
+        batches patches of different songs.
         Raises ValueError for an empty list or a song of the wrong shape (named by index).
         """
         self._check_top(top)

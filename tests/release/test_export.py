@@ -15,8 +15,7 @@ from albumcover.release.export import (
     srgb_profile,
     to_srgb,
 )
-
-from .covers_art import art
+from tests.covers_art import art
 
 
 def opened(export) -> Image.Image:
@@ -144,7 +143,7 @@ def save_tiny_upscaler(path):
     )
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from .tiny_models import tiny_tokenizer
+    from tests.tiny_models import tiny_tokenizer
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(

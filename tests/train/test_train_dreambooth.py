@@ -17,7 +17,7 @@ from tests.train_data import fresh_accelerate_state, write_dataset, write_images
 from train.finetune.export import OUTPUT_INFO
 from train.train_dreambooth import MOVED, cli, main, parse_args
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 

@@ -17,9 +17,8 @@ from PIL import Image
 from albumcover.paint.generator import MAX_SEED
 from albumcover.prompts import DEFAULT_STYLE
 from albumcover.release.fonts import FONT_NAMES
-
-from .app_server import AppServer
-from .tiny_models import IMAGE_SIZE, save_tiny_sd
+from tests.app_server import AppServer
+from tests.tiny_models import IMAGE_SIZE, save_tiny_sd
 
 AUTO = "auto (from the audio)"
 GOOD = dict(prompt="a cover", steps=1, num_images=1)  # /generate keyword arguments, fast

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from .app_server import AppServer
-from .tiny_models import IMAGE_SIZE, save_tiny_sd
+from tests.app_server import AppServer
+from tests.tiny_models import IMAGE_SIZE, save_tiny_sd
 
 # Debian's package (make setup-dev installs it); never `playwright install`
 CHROMIUM = Path("/usr/bin/chromium")

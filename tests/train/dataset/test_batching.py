@@ -18,7 +18,7 @@ from albumcover.ear.audio import load_audio
 from albumcover.ear.features import song_patches
 from albumcover.ear.tagger import Tagger
 from tests.music_library import cut_clip, image_bytes, tag_mp3
-from tests.test_build_scale import dataset_files
+from tests.train.dataset.test_shards import dataset_files
 from train.build_dataset import main, parse_args
 from train.dataset.build import build_dataset
 from train.dataset.summary import BAD_AUDIO
@@ -333,7 +333,7 @@ def test_the_benchmark_refuses_cuda_where_there_is_none():
     import subprocess
     import sys
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[3]
     command = [sys.executable, "-m", "benchmarks.bench_dataset", "--device", "cuda"]
     done = subprocess.run(command, cwd=root, capture_output=True, text=True)
     assert done.returncode == 2 and "Traceback" not in done.stderr

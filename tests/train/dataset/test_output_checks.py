@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from .app_server import ROOT
+from tests.app_server import ROOT
 
 
 @pytest.fixture

@@ -11,9 +11,8 @@ from PIL import Image
 from albumcover.cli.main import main
 from albumcover.release.check import check_cover
 from albumcover.songfile.tags import read_front_cover, read_song_tags
-
-from .covers_art import art
-from .tiny_models import save_tiny_sd
+from tests.covers_art import art
+from tests.tiny_models import save_tiny_sd
 
 
 def ffmpeg(clip, out, *extra):
@@ -168,7 +167,7 @@ def test_painted_and_lettered_end_to_end(album, tmp_path, capsys):
 
 @pytest.mark.usefixtures("one_torch_thread")
 def test_diffusion_upscaler_flag(album, tmp_path, capsys):
-    from .test_export import save_tiny_upscaler
+    from tests.release.test_export import save_tiny_upscaler
 
     model = save_tiny_upscaler(tmp_path / "x4")
     small = tmp_path / "small.png"

@@ -1,6 +1,6 @@
 """The ONNX Runtime engine: float32 Musicnn on a CPU, exported once per set of weights.
 
-Held to the original's taggram (1e-5, as tests/test_musicnn.py), to the other engines, and to
+Held to the original's taggram (1e-5, as tests/ear/test_musicnn.py), to the other engines, and to
 its cache: exported on first use, read back by later taggers, exported again when the cached
 file is corrupt, and never needed (only slower) where the cache cannot be written.
 """

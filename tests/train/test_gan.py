@@ -33,7 +33,7 @@ from train.gan.sample import main as sample_main
 from train.gan.sample import parse_args as sample_args
 from train.outputs import RunExistsError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # see conftest.one_torch_thread
 TINY = [
     "--resolution", "64", "--train_batch_size", "4", "--g_features", "8", "--d_features", "8",

@@ -9,8 +9,7 @@ from albumcover.release import fonts
 from albumcover.release.contrast import contrast_ratio
 from albumcover.release.lettering import LAYOUTS, LetteringError, letter, letter_cover
 from albumcover.release.typesetting import LINE_PITCH, pil_font
-
-from .covers_art import art, half_busy
+from tests.covers_art import art, half_busy
 
 SCRIPTS = {
     "latin": "Crème Brûlée Ñandú",

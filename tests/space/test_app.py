@@ -13,9 +13,8 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from albumcover.prompts import CATEGORIES
-
-from .app_server import ROOT, AppServer
-from .tiny_models import IMAGE_SIZE, save_tiny_sd
+from tests.app_server import ROOT, AppServer
+from tests.tiny_models import IMAGE_SIZE, save_tiny_sd
 
 AUTO = "auto (from the audio)"
 FAST = dict(steps=2, num_images=1)  # keyword arguments of /generate for a quick call

@@ -5,10 +5,9 @@ import sys
 
 import pytest
 
+from tests.app_server import ROOT
+from tests.space.test_checks import CHATTER
 from tests.tiny_models import save_tiny_sd
-
-from .app_server import ROOT
-from .test_space_checks import CHATTER
 
 
 @pytest.fixture(scope="module")

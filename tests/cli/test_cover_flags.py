@@ -7,9 +7,8 @@ import sys
 import pytest
 
 from albumcover.cli.main import main
+from tests.app_server import ROOT
 from tests.tiny_models import save_tiny_sd
-
-from .app_server import ROOT
 
 SONG = "song.mp3"  # never opened: every case here fails before any audio is read
 

@@ -233,7 +233,7 @@ def test_unwritable_outputs_fail_in_one_line_before_anything_loads(tmp_path):
     }
     for flags, message in cases.items():
         result = subprocess.run(
-            [*base, *flags], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+            [*base, *flags], cwd=Path(__file__).resolve().parents[2], capture_output=True,
             text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"},
         )  # fmt: skip
         assert result.returncode == 1 and "Traceback" not in result.stderr

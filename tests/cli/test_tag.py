@@ -12,7 +12,7 @@ from albumcover.cli.main import build_parser, main
 from albumcover.ear.audio import load_audio
 from albumcover.ear.musicnn import MSD_LABELS, MTT_LABELS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 Every path must write exactly the dataset a serial build writes (same rows, split and bytes);
 shards that do not belong together are refused with a message that says why. Same little
-library and real taggers as tests/test_build_dataset.py.
+library and real taggers as tests/train/dataset/test_build.py.
 """
 
 import json
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_build_dataset import build, built, library, run_cli, snapshot, taggers  # noqa: F401
+from tests.train.dataset.test_build import build, built, library, run_cli, snapshot, taggers  # noqa: F401
 from train.dataset.shards import SHARD_FILE, merge_main, shard_of
 
 K = 3
@@ -208,7 +208,7 @@ def test_merge_is_a_subcommand_of_the_builder(tmp_path):
     import subprocess
     import sys
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[3]
     cmd = [
         sys.executable,
         "-m",

@@ -10,9 +10,8 @@ from PIL import Image, ImageCms
 from albumcover.cli.main import main
 from albumcover.release.check import check_cover, check_text
 from albumcover.release.export import ExportSettings, export_cover, srgb_profile
-
-from .conftest import ROOT
-from .covers_art import art
+from tests.conftest import ROOT
+from tests.covers_art import art
 
 
 def save(image, path, **kw):

@@ -26,7 +26,7 @@ from albumcover.ear.weights import (
     read_wheel_checkpoint,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WHEEL = ROOT / ".venv" / "wheels" / WHEEL_NAME
 
 

@@ -14,9 +14,8 @@ from PIL import Image
 from albumcover.release.check import check_cover
 from albumcover.songfile.tags import read_front_cover
 from space.models import load_upscaler
-
-from .app_server import AppServer
-from .tiny_models import IMAGE_SIZE, save_tiny_sd
+from tests.app_server import AppServer
+from tests.tiny_models import IMAGE_SIZE, save_tiny_sd
 
 SIZE_RULE = r"size must be a whole number of pixels in \[640, 6000\]"
 

@@ -19,7 +19,7 @@ from train.push import (
     redact,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = "hf_ThisIsNotARealTokenButMustNeverBePrinted"
 
 

@@ -1,7 +1,7 @@
 """The tagger's fast paths: the sgemm front end against the original, bf16 chosen where native.
 
 ``Tagger`` runs Musicnn's front end as chunked sgemm (albumcover.ear.frontend) on CPUs; these tests
-hold it to the original's taggram (1e-5, the same bar as tests/test_musicnn.py) and to the
+hold it to the original's taggram (1e-5, the same bar as tests/ear/test_musicnn.py) and to the
 plain torch network, and check which dtype a CPU gets by default and that float32 can be forced.
 """
 

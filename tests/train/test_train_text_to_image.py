@@ -1,6 +1,7 @@
 """train.train_text_to_image on a tiny random SD 1.x pipeline: full and LoRA runs, exact and
 SIGKILL resume, checkpoints, outputs loaded by the app's CoverGenerator, model card, push failure,
-caption modes, bad input. (SDXL runs: test_train_sdxl.py; DreamBooth: test_train_dreambooth.py.)
+caption modes, bad input. (SDXL runs: test_train_sdxl.py; DreamBooth: test_train_dreambooth.py,
+beside this file.)
 
 Runs call ``main(parse_args([...]))`` in-process; some tests run the real ``python -m`` entry point.
 """
@@ -38,7 +39,7 @@ from train.push import PushError, push_folder
 from train.train_dreambooth import cli as dreambooth_cli
 from train.train_text_to_image import cli, main, parse_args
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
