@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from albumcover.ear.audio import AUDIO_EXTENSIONS
+from albumcover.prompts import CATEGORIES
 from albumcover.songfile.tags import (
     SongFileError,
     SongTags,
@@ -208,8 +209,6 @@ def _manifest_row(line: int, record: dict, base: Path) -> ManifestRow:
     if category:
         category = match_category(category)
         if not category:
-            from albumcover.prompts import CATEGORIES
-
             raise LibraryError(
                 f"category {values['category']!r} is none of {', '.join(CATEGORIES)} "
                 "(leave it empty to infer it from the audio)"

@@ -45,8 +45,6 @@ class Decoded:
     def raise_error(self) -> None:
         """Re-raise the worker's AudioError here (it does not survive pickling as it is)."""
         if self.patches is None:
-            from albumcover.ear.audio import AudioError
-
             raise AudioError(self.error_path, self.error_reason)
 
 
