@@ -177,8 +177,8 @@ def build_demo(
             )
         if seed is None and not randomize_seed:
             raise refuse("Enter a seed, or tick 'Randomize seed'.")
-        # every value is in range (space.checks); the generator validates the settings once more
-        # as part of its own contract, and fits both texts to the text encoder's budget
+        # space.checks has checked each value as sent; the settings are validated (and both texts
+        # fitted to the text encoder's budget) once, by the generator
         settings = GenerationSettings(
             steps=steps,
             guidance_scale=guidance_scale,

@@ -36,9 +36,7 @@ from ..prompts import (
 )
 from ..recipe import DEFAULT_RECIPE, CaptionRecipe, RecipeError, check_served_recipe, load_recipe
 from . import PROG
-from .argtypes import choice as _choice
-from .argtypes import float_in as _float_in
-from .argtypes import int_in as _int_at_least
+from .argtypes import choice, float_in, int_in
 from .release import (
     _album_release,
     _releasing,
@@ -53,7 +51,6 @@ DEFAULT_IMAGE_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 
 
 def add_cover_parser(subparsers) -> argparse.ArgumentParser:
-
     parser = subparsers.add_parser(
         "cover",
         help="paint album covers for a song, or for every track of an album folder",
@@ -69,7 +66,7 @@ def add_cover_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--category",
         default="",
-        type=_choice(CATEGORIES),
+        type=choice(CATEGORIES),
         help=f"genre category (default: inferred from the audio); one of: {', '.join(CATEGORIES)}",
     )
     parser.add_argument(
@@ -82,7 +79,7 @@ def add_cover_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--prompt-only", action="store_true", help="print prompts, paint nothing")
     parser.add_argument(
         "--n",
-        type=_int_at_least(1, MAX_IMAGES),
+        type=int_in(1, MAX_IMAGES),
         default=4,
         help=f"covers per song (1-{MAX_IMAGES})",
     )
@@ -126,25 +123,25 @@ def add_cover_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--steps",
-        type=_int_at_least(1, MAX_STEPS),
+        type=int_in(1, MAX_STEPS),
         default=None,
         help="default: the model family's (25; 4 fast)",
     )
     parser.add_argument(
         "--guidance",
-        type=_float_in(0.0, MAX_GUIDANCE),
+        type=float_in(0.0, MAX_GUIDANCE),
         default=None,
         help="default: the family's",
     )
     parser.add_argument(
         "--seed",
-        type=_int_at_least(0, MAX_SEED),
+        type=int_in(0, MAX_SEED),
         default=None,
         help="default: random; with --n > 1 the covers get seed, seed+1, ... (wrapping to 0)",
     )
     parser.add_argument(
         "--size",
-        type=_int_at_least(MIN_SIZE, MAX_SIZE, multiple=8),
+        type=int_in(MIN_SIZE, MAX_SIZE, multiple=8),
         default=None,
         help="pixels (square); default: the model's native size (512 SD 1.x, 1024 SDXL)",
     )
@@ -244,7 +241,6 @@ def _prompt_only_budget(args: argparse.Namespace, recipe):
 
 
 def run_cover(args: argparse.Namespace) -> int:
-
     try:
         settings = _settings(args)
         check_release_arguments(args)

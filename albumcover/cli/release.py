@@ -1,6 +1,5 @@
 """The command line's release step: ``cover ... --letter --embed`` (export, check, embed) and
-``check COVER ...``. Imports of PIL and mutagen happen inside the functions, so ``import
-albumcover.cli.main`` stays cheap."""
+``check COVER ...``."""
 
 from __future__ import annotations
 
@@ -209,7 +208,6 @@ def run_release_only(args, songs) -> int:
 
 
 def add_check_parser(subparsers) -> argparse.ArgumentParser:
-
     parser = subparsers.add_parser(
         "check",
         help="check cover files against what distributors refuse",
@@ -229,7 +227,6 @@ def add_check_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run_check(args: argparse.Namespace) -> int:
-
     status = 0
     for cover in args.covers:
         report = check_cover(cover, text=args.text, max_bytes=round(args.max_mb * 1_000_000))

@@ -10,7 +10,6 @@ from ..songfile.tags import SongFileError, SongTags, match_category, read_song_t
 
 
 def album_tracks(folder) -> list:
-
     return sorted(
         p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
     )

@@ -24,7 +24,6 @@ def _top(text: str) -> int:
 
 
 def _hop_seconds(text: str) -> float:
-
     try:
         value = float(text)
     except ValueError as e:
@@ -87,7 +86,6 @@ def add_tag_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run_tag(args: argparse.Namespace) -> int:
-
     try:
         tagger = Tagger.load(
             args.model,

@@ -351,7 +351,6 @@ class Tagger:
 
     def _run_onnx(self, patches: np.ndarray) -> np.ndarray:
         # each patch runs alone, so a song's numbers never depend on the songs batched with it
-
         threads = torch.get_num_threads()
         if self._ort is None or len(self._ort.sessions) != threads:
             if self._ort is not None:
@@ -363,7 +362,6 @@ class Tagger:
         return self._ort(patches)
 
     def _run_gemm(self, patches: np.ndarray, sizes: list[int]) -> np.ndarray:
-
         if self._gemm is None:
             self._gemm = GemmFrontend(self.network)
         with torch.inference_mode():

@@ -234,7 +234,6 @@ def _number_pair(text: str, total_text: str = "") -> tuple[int | None, int | Non
 
 
 def _tags_of(audio, path: Path) -> SongTags:
-
     tags = audio.tags
     # A WAV's RIFF INFO list, read where its ID3 chunk (if any) lacks a field.
     info = read_riff_info(path) if type(audio).__name__ == "WAVE" else {}

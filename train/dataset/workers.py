@@ -60,7 +60,6 @@ def track_patches(audio: str | Path) -> Decoded:
 def _limit_threads() -> None:
     # Each worker decodes one track at a time: more BLAS/FFT threads per worker would only
     # fight the parent's taggers and the other workers for the same cores.
-
     threadpool_limits(1)
 
 

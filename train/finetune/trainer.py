@@ -303,7 +303,6 @@ class Trainer:
     # ---- training
 
     def run(self, checkpoint: Path | None, state: dict, recipe: CaptionRecipe) -> TrainResult:
-
         args, accelerator = self.args, self.accelerator
         if args.report_to != "none":
             config = {

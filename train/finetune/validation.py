@@ -143,7 +143,6 @@ class Validator:
         return grid
 
     def _log(self, images: list, step: int) -> None:
-
         for tracker in self.accelerator.trackers:
             if tracker.name == "tensorboard":
                 tracker.writer.add_images(
