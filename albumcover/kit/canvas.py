@@ -112,7 +112,7 @@ def render_canvas(
     beats = find_beats(song, seconds)
     size = SIZES[width]
     total = seconds * fps
-    output = ["-c:v", "libx264", "-preset", "fast", "-crf", "20"]
+    output = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "19"]
     output += ["-maxrate", f"{_MAXRATE_MBPS}M", "-bufsize", f"{2 * _MAXRATE_MBPS}M"]
     output += ["-pix_fmt", "yuv420p", "-profile:v", "high", "-g", str(total), "-flags", "+cgop"]
     output += ["-r", str(fps), "-an", "-map_metadata", "-1", "-movflags", "+faststart"]
