@@ -96,6 +96,10 @@ SLOW_TESTS = {  # module: (test name patterns (fnmatch, without parameters), rea
     "ear/test_frontend": (["test_bf16_*"], "both taggers in bfloat16 on two full clips"),
     "test_pipeline": (["test_a_song_is_categorised_*"], "a whole song tagged patch by patch"),
     "kit/test_canvas": (["test_large_canvas"], "a 1080 x 1920 Canvas encoded"),
+    "cli/test_kit": (
+        ["test_an_album_shares_*", "test_without_a_cover_*"],
+        "videos of every track of an album; a cover painted with a tiny model",
+    ),
 }
 
 

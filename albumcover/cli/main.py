@@ -1,7 +1,8 @@
 """Command line: ``python -m albumcover SUBCOMMAND ...``.
 
 Each subcommand is one ``add_<name>_parser`` function that registers its arguments and one
-``run_<name>(args) -> int`` that does the work (:mod:`.tag`, :mod:`.cover`, :mod:`.release`);
+``run_<name>(args) -> int`` that does the work (:mod:`.tag`, :mod:`.cover`, :mod:`.release`,
+:mod:`.kit`);
 ``main`` dispatches.  Exit status: 0 on success, 1 when some input failed (each failure named on
 stderr, the rest still processed), 2 for usage errors (argparse).
 """
@@ -13,6 +14,7 @@ import logging
 
 from . import PROG
 from .cover import add_cover_parser
+from .kit import add_kit_parser
 from .release import add_check_parser
 from .tag import add_tag_parser
 
@@ -26,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_tag_parser(subparsers)
     add_cover_parser(subparsers)
     add_check_parser(subparsers)
+    add_kit_parser(subparsers)
     return parser
 
 

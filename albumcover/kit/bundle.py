@@ -97,12 +97,12 @@ def make_kit(
     stem = stem or path.stem
     if not stem.strip() or "/" in stem or stem in (".", ".."):
         raise KitError(f"the kit's file names need a plain stem; got {stem!r}")
-    if isinstance(song, Song) or {"video", "canvas"} & set(items):
-        song = song if isinstance(song, Song) else read_song(path, max_duration)
+    # decoded even for the social formats alone: a kit is made for a song, not for any file
+    song = song if isinstance(song, Song) else read_song(path, max_duration)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     kit = Kit()
-    if isinstance(song, Song) and song.capped:
+    if song.capped:
         kit.notes.append(song.cap_note())
 
     def report(item):

@@ -50,14 +50,12 @@ def test_only_some_items_and_a_decoded_song(song, tmp_path):
     kit = make_kit(decoded, cover_image(), tmp_path, stem="single", only="video")
     assert [p.name for p in tmp_path.iterdir()] == ["single-art-track.mp4"]
     assert kit.notes and "longer than 0:03" in kit.notes[0]
-    # the social formats need no song decoded: a path that is not audio is only a name there
+    # the social formats alone still want a song: a file that is not audio is refused
     words = tmp_path / "words.mp3"
     words.write_text("not audio")
-    make_kit(words, cover_image(), tmp_path / "s", only=["social"])
-    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == [
-        "words-post.jpg",
-        "words-story.jpg",
-    ]
+    with pytest.raises(AudioError, match="words.mp3: not an audio file"):
+        make_kit(words, cover_image(), tmp_path / "s", only=["social"])
+    assert not (tmp_path / "s").exists()
 
 
 @pytest.mark.parametrize(
