@@ -38,6 +38,7 @@ from albumcover.recipe import DEFAULT_RECIPE, CaptionRecipe
 
 from . import checks, memory
 from .checks import refuse
+from .kit_panel import build_kit_panel
 from .release_panel import build_release_panel
 from .taggram import TAGGRAM_ROWS, draw_taggram
 
@@ -293,6 +294,15 @@ def build_demo(
             generated=generated,
             upscaler=upscaler,
             gpu=gpu,
+        )
+        build_kit_panel(  # the release kit: art track, Canvas, post and story (/kit)
+            audio=audio,
+            title=title,
+            artist=artist,
+            release_date=release_date,
+            gallery=gallery,
+            generated=generated,
+            max_song_seconds=max_song_seconds,
         )
         # a UI nicety, not an API endpoint
         randomize.change(

@@ -65,7 +65,7 @@ def tag_names(label_value) -> list[str]:
 def test_api_names_and_parameters(client):
     api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     # the seed toggle and the release panel's re-lettering are hidden helper events
-    assert set(api) == {"/analyze", "/generate", "/letter", "/export", "/embed"}
+    assert set(api) == {"/analyze", "/generate", "/letter", "/export", "/embed", "/kit"}
     params = [p["parameter_name"] for p in api["/analyze"]["parameters"]]
     assert params[:5] == ["audio", "title", "artist", "release_date", "category"]
     generate = api["/generate"]["parameters"]
