@@ -174,6 +174,7 @@ def build_kit_panel(*, audio, title, artist, release_date, gallery, generated, m
             with gr.Column():
                 canvas = gr.Video(
                     label="Canvas (loops)",
+                    height=520,  # a phone-sized 9:16 preview, not a column-wide one
                     autoplay=True,
                     loop=True,
                     interactive=False,

@@ -11,6 +11,7 @@ from PIL import Image
 
 from tests.app_server import AppServer
 from tests.kit.media import cover_image, probe, stream, write_song
+from tests.space.test_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
 from tests.tiny_models import IMAGE_SIZE, save_tiny_sd
 
 MAX_SONG_SECONDS = 5
@@ -182,3 +183,45 @@ def test_bad_files_then_still_serves_and_keeps_nothing(client, server, media, tm
             api_name="/kit",
         )
     assert list((tmp / "tmp").iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            page.set_default_timeout(TIMEOUT_MS)
+            yield page
+        finally:
+            browser.close()
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing")
+def test_the_panel_in_a_browser(page, server, media, tmp_path):
+    """Upload, untick the art track, Make the kit: the Canvas plays in a loop, the post and
+    story show, and the three files are offered for download."""
+    from playwright.sync_api import expect
+
+    app, _ = server
+    page.goto(app.url)
+    page.locator("#song input[type=file]").set_input_files(str(media["song"]))
+    page.locator("#kit-cover input[type=file]").set_input_files(str(media["cover"]))
+    page.locator("#kit-items").get_by_label("Art-track video (YouTube)").uncheck()
+    page.locator("#kit").click()
+    video = page.locator("#kit-canvas video")
+    expect(video).to_be_visible(timeout=TIMEOUT_MS)
+    assert video.evaluate("v => v.loop") is True
+    # it plays: wait until the browser has advanced it (state, not time)
+    page.wait_for_function(
+        "() => { const v = document.querySelector('#kit-canvas video'); "
+        "return v && v.currentTime > 0.2 && !v.paused; }"
+    )
+    expect(page.locator("#kit-post img")).to_be_visible()
+    expect(page.locator("#kit-story img")).to_be_visible()
+    links = page.locator("#kit-files a")
+    expect(links).to_have_count(3)
+    expect(page.locator("#kit-art-track video")).to_have_count(0)
+    page.screenshot(path=str(tmp_path / "kit.png"), full_page=True)
