@@ -10,6 +10,7 @@ The rooms (each subpackage's docstring says what it owns and may import):
     paint/                      diffusers text-to-image pipelines and model families
     release/                    lettering, export, the distributor check
     songfile/                   song tags read, covers embedded
+    kit/                        the release kit: art-track video, Spotify Canvas, social formats
     cli/                        the ``albumcover`` command
     files                       the one way a file is written (atomically)
 
@@ -51,6 +52,8 @@ _EXPORTS = {
     "ExportError": "release.export",
     "export_cover": "release.export",
     "check_cover": "release.check",
+    "make_kit": "kit.bundle",
+    "KitError": "kit.ffmpeg",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

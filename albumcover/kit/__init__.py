@@ -10,10 +10,9 @@ Public:
     social     ``render_post``/``render_story``: the 1080 x 1080 post and 1080 x 1920 story
     motion     ``read_song`` (``Song``): the decoded song, capped as the app caps songs; its
                loudest stretch, beats and the loop's zoom curve
-    compose    ``load_cover``/``check_cover_image`` (``KitError``): covers in, backdrops
-
-Internal:
-    ffmpeg     raw rgb24 frames streamed to the ``ffmpeg`` program, one frame in memory at a time
+    compose    ``load_cover``/``check_cover_image``: covers in (checked, sRGB), backdrops
+    ffmpeg     ``KitError`` (every refusal of the kit's own), and ``FrameEncoder``: raw rgb24
+               frames streamed to the ``ffmpeg`` program, one frame in memory at a time
 
 May import: numpy, PIL, librosa (inside functions), ``albumcover.ear`` (decoding),
 ``albumcover.release`` (lettering, sRGB), ``albumcover.files``. Only ``albumcover.cli`` imports it.
