@@ -97,7 +97,7 @@ SLOW_TESTS = {  # module: (test name patterns (fnmatch, without parameters), rea
     "test_pipeline": (["test_a_song_is_categorised_*"], "a whole song tagged patch by patch"),
     "kit/test_canvas": (["test_large_canvas"], "a 1080 x 1920 Canvas encoded"),
     "cli/test_kit": (
-        ["test_an_album_shares_*", "test_without_a_cover_*"],
+        ["test_an_album_*", "test_without_a_cover_*"],
         "videos of every track of an album; a cover painted with a tiny model",
     ),
 }

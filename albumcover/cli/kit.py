@@ -124,13 +124,16 @@ def _jobs(args) -> list[tuple[Path, str, str, Path | None]]:
 def _paint(args, song: Path, album: Path | None, title: str, artist: str, out: Path):
     """One cover painted for ``song`` (an album's first track, for the album) as `cover` paints
     it; also written to ``out`` as <name>-cover.png. Returns the PIL image."""
-    recipe = _recipe(args)
-    fast = FastPath.from_option(None) if args.fast else None
-    generator = CoverGenerator.from_pretrained(
-        args.model, lora=args.lora, device=args.device, fast=fast
-    )
-    tagger = Tagger.load(recipe.caption_tagger, device=args.device)
-    genre = None if args.category else Tagger.load(recipe.genre_tagger, device=args.device)
+    if getattr(args, "_models", None) is None:  # loaded once for every song of the run
+        recipe = _recipe(args)
+        fast = FastPath.from_option(None) if args.fast else None
+        generator = CoverGenerator.from_pretrained(
+            args.model, lora=args.lora, device=args.device, fast=fast
+        )
+        tagger = Tagger.load(recipe.caption_tagger, device=args.device)
+        genre = None if args.category else Tagger.load(recipe.genre_tagger, device=args.device)
+        args._models = recipe, generator, tagger, genre
+    recipe, generator, tagger, genre = args._models
     info = SongInfo(album.name if album else title, artist, args.date, args.category)
     description = describe_song(
         song,

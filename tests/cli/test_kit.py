@@ -103,6 +103,19 @@ def test_without_a_cover_one_is_painted(song, tmp_path, capsys):
         assert post.size == (1080, 1080)
 
 
+def test_an_album_without_a_cover_paints_one_for_all(album, tmp_path, capsys):
+    model = save_tiny_sd(tmp_path / "sd")
+    argv = ["kit", str(album), "--model", str(model), "--steps", "1", "--size", "64"]
+    argv += ["--seed", "3", "--category", "jazz", "--device", "cpu", "--only", "social"]
+    assert main([*argv, "--out", str(tmp_path / "kit")]) == 1  # the broken track
+    names = sorted(p.name for p in (tmp_path / "kit").iterdir())
+    assert [n for n in names if n.endswith("-cover.png")] == [f"{album.name}-cover.png"]
+    assert len(names) == 5  # one cover, a post and a story for each of the two songs
+    out = capsys.readouterr().out
+    assert out.count("cover album of jazz song, titled") == 1  # painted once, for the album
+    assert f"titled {album.name}" in out
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [
