@@ -3,6 +3,7 @@ beats of the song's loudest stretch, never flashing; the motion's pieces on thei
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from albumcover.kit.canvas import (
     MAX_BYTES,
@@ -87,8 +88,6 @@ def test_first_frame_follows_the_last(song):
 def test_a_short_quiet_song_still_loops(tmp_path):
     """A song shorter than the loop, without beats: the slow drift alone."""
     path = tmp_path / "hum.wav"
-    import soundfile as sf
-
     t = np.arange(2 * 22050) / 22050
     sf.write(path, 0.2 * np.sin(2 * np.pi * 110 * t), 22050)
     song = read_song(path)

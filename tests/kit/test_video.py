@@ -6,6 +6,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+import soundfile as sf
 from PIL import Image
 
 from albumcover.ear.audio import AudioError
@@ -41,7 +42,8 @@ def test_art_track_follows_youtubes_recommendations(song, tmp_path):
     assert (audio["codec_name"], audio["profile"], audio["sample_rate"]) == ("aac", "LC", "48000")
     # the song's whole audio, and a picture for all of it: each within one video frame
     frame = 1 / track.fps
-    assert abs(float(audio["duration"]) - song.duration) < min(frame, 0.05)
+    length = sf.info(song.path).duration  # the file's own length, not our decode's
+    assert abs(float(audio["duration"]) - length) < min(frame, 0.05)
     assert abs(float(video["duration"]) - float(audio["duration"])) < frame
     assert info["format"]["format_name"].startswith("mov,mp4")
     top = atoms(out)
@@ -107,8 +109,6 @@ def test_a_two_hour_song_is_capped_at_the_apps_default(tmp_path):
     """Two hours (1 kHz 8-bit: 7 MB) decode only to the cap, and the note says how long it was."""
     path = tmp_path / "two hours.wav"
     t = np.arange(7200 * 1000) / 1000
-    import soundfile as sf
-
     sf.write(path, (0.3 * np.sin(2 * np.pi * 50 * t)).astype(np.float32), 1000, subtype="PCM_U8")
     song = read_song(path)
     assert song.duration == pytest.approx(600.0, abs=0.01)
