@@ -29,7 +29,8 @@ and launches it. The settings:
     ALBUMCOVER_MAX_SONG_SECONDS  seconds of a song decoded and heard (default 600); the user is
                                told when a longer song is cut
     ALBUMCOVER_EXAMPLES        songs to click: unset for the built-in open-licence songs
-                               (space/examples.py), a JSON manifest (path or URL), or "none"
+                               (space/examples.py; none with HF_HUB_OFFLINE=1), a JSON manifest
+                               (path or URL), or "none"
     ALBUMCOVER_AOT             "1"/"0": compile the denoiser ahead of time on ZeroGPU (default
                                off; ignored elsewhere)
 
@@ -131,6 +132,7 @@ MAX_SONG_SECONDS = _env_int(
     "ALBUMCOVER_MAX_SONG_SECONDS", int(DEFAULT_MAX_DURATION), minimum=3, maximum=3600
 )
 EXAMPLES = _env_text("ALBUMCOVER_EXAMPLES")  # None: the built-in songs
+OFFLINE = _env_flag("HF_HUB_OFFLINE", False)  # nothing from the network: no built-in songs
 AOT = _env_flag("ALBUMCOVER_AOT", False)
 
 
@@ -144,6 +146,9 @@ def load_examples(source: str | None) -> list:
     """The songs to click with their cached files; none (and a log line) when they are off,
     the manifest is unreadable or nothing could be fetched: the page then has no examples row."""
     if source is not None and source.lower() == "none":
+        return []
+    if source is None and OFFLINE:
+        log.info("HF_HUB_OFFLINE: no songs to click (ALBUMCOVER_EXAMPLES may name local ones)")
         return []
     try:
         songs = DEFAULT_SONGS if source is None else read_manifest(source)

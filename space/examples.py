@@ -154,15 +154,22 @@ def _fetch(song: ExampleSong, cache: Path, timeout: float) -> Path | None:
             part = Path(out.name)
             with urllib.request.urlopen(song.url, timeout=timeout) as response:
                 shutil.copyfileobj(_capped(response, song.url), out)
-        if mutagen.File(part) is None:  # an error page, not a song
+        if not _is_audio(part):  # e.g. an error page served with a 200
             raise ExampleError(f"{song.url} is not an audio file")
         os.replace(part, target)  # whole files only: a failed fetch leaves nothing behind
         return target
-    except (OSError, ValueError, mutagen.MutagenError) as e:
+    except (OSError, ValueError) as e:
         log.warning("example song %r left out: %s", song.title, e)
         if part is not None:
             part.unlink(missing_ok=True)
         return None
+
+
+def _is_audio(path: Path) -> bool:
+    try:
+        return mutagen.File(path) is not None
+    except mutagen.MutagenError:  # looked like a format, then broke
+        return False
 
 
 class _capped:

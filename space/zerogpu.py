@@ -119,16 +119,21 @@ DURATION_MARGIN = 1.25  # asked / estimated: a call that outlives its ask is cut
 MAX_DURATION = 300  # seconds: the most one call asks (4 large covers on the slowest family)
 
 
+def estimate_seconds(settings: GenerationSettings, costs: GpuCosts) -> float:
+    """Seconds a call painting ``settings`` is expected to take: fixed + images x pixels /
+    native pixels x (passes x pass + decode). Guidance above 1 is classifier-free: two passes
+    per step."""
+    passes = settings.steps * (2 if settings.guidance_scale > 1 else 1)
+    pixels = settings.width * settings.height / (costs.size * costs.size)
+    return costs.fixed + settings.num_images * pixels * (passes * costs.unet_pass + costs.decode)
+
+
 def gpu_duration(
     settings: GenerationSettings, costs: GpuCosts, margin: float = DURATION_MARGIN
 ) -> int:
-    """Whole seconds a call painting ``settings`` asks ZeroGPU for: ``margin`` x (fixed +
-    images x pixels / native pixels x (passes x pass + decode)), at least 1, at most
-    :data:`MAX_DURATION`. Guidance above 1 is classifier-free: two passes per step."""
-    passes = settings.steps * (2 if settings.guidance_scale > 1 else 1)
-    pixels = settings.width * settings.height / (costs.size * costs.size)
-    busy = settings.num_images * pixels * (passes * costs.unet_pass + costs.decode)
-    return max(1, min(MAX_DURATION, math.ceil(margin * (costs.fixed + busy))))
+    """Whole seconds a call painting ``settings`` asks ZeroGPU for: ``margin`` x
+    :func:`estimate_seconds`, at least 1, at most :data:`MAX_DURATION`."""
+    return max(1, min(MAX_DURATION, math.ceil(margin * estimate_seconds(settings, costs))))
 
 
 # --- how large a GPU ---------------------------------------------------------------------------
