@@ -14,7 +14,8 @@ setup-dev:
 run: setup
 	$(PY) app.py $(ARGS)
 
-# ZeroGPU Spaces run Python 3.10: vermin fails on anything newer (except*, tomllib, typing.Self...)
+# The code stays Python 3.10-compatible (ZeroGPU runs 3.10.13 or 3.12.12; the Space uses 3.12 for
+# diffusers 0.42): vermin fails on anything newer (except*, tomllib, typing.Self...)
 VERMIN := .venv/bin/vermin -t=3.10- --violations --eval-annotations --no-tips -q
 
 test: setup-dev
