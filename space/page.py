@@ -56,6 +56,9 @@ CSS = """
 #intro p { margin: 0; }
 #intro h1 { margin: 0 0 .2em 0; font-size: 1.6em; }
 #export-file .empty, #song-file .empty { min-height: 72px; height: 72px; }
+@media (max-width: 640px) {  /* a phone: two covers side by side are ~150 px tall, not 350 */
+  #gallery, #gallery .grid-wrap { height: auto !important; max-height: 350px; }
+}
 """
 
 
@@ -307,7 +310,7 @@ def build_demo(
                     label="Covers (click one to letter it)",
                     format="png",
                     columns=2,
-                    height="auto",
+                    height=350,
                     object_fit="contain",
                     interactive=False,
                     elem_id="gallery",

@@ -95,6 +95,7 @@ SLOW_TESTS = {  # module: (test name patterns (fnmatch, without parameters), rea
     ),
     "ear/test_frontend": (["test_bf16_*"], "both taggers in bfloat16 on two full clips"),
     "test_pipeline": (["test_a_song_is_categorised_*"], "a whole song tagged patch by patch"),
+    "space/test_zerogpu": (["test_model_bytes_counts_the_weights"], "diffusers loads a pipeline"),
 }
 
 
