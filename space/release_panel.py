@@ -279,7 +279,7 @@ def build_release_panel(*, audio, title, artist, gallery, generated, upscaler=No
             embed_btn = gr.Button("Put the cover in the song", elem_id="embed")
         with gr.Row():
             export_file = gr.File(
-                label="Exported cover", interactive=False, height=90, elem_id="export-file"
+                label="Export (the cover file)", interactive=False, height=90, elem_id="export-file"
             )
             song_file = gr.File(
                 label="Song with the cover", interactive=False, height=90, elem_id="song-file"
