@@ -133,7 +133,7 @@ def color_word(hex_color: str) -> str:
 
 def describe_lettering(details: dict | None) -> str:
     """The lettering's details in words, for the page: "bottom, serif, white on a translucent
-    band, contrast 6.1:1 (WCAG AA: 4.5:1)", plus the font sizes and any left-out characters."""
+    band, contrast 6.1:1 (readable from 4.5:1)", plus the font sizes and any left-out characters."""
     if not details:
         return ""
     color = details.get("color", "#ffffff")

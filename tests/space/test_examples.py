@@ -129,3 +129,17 @@ def test_songs_that_cannot_be_had_are_left_out(tmp_path, clip_path, caplog):
 
 def test_no_songs_no_examples(tmp_path):
     assert fetch_examples((), tmp_path / "cache") == []
+
+
+@pytest.mark.parametrize("value", [-1, 2, True, "0", None, 1.0, [0]])
+def test_a_click_must_name_a_song(value):
+    """What a client sends for a click on a song to click (the examples' index) is checked like
+    every other value: a song's index, else a refusal that says so."""
+    import gradio as gr
+
+    from space.page import _example_index
+
+    check = _example_index(2)
+    assert check("example", 1) == 1
+    with pytest.raises(gr.Error, match=r"example must be a song.{1,2}s index, 0 to 1; got "):
+        check("example", value)
