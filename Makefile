@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 ARGS ?=
 
-.PHONY: setup setup-dev run test test-fast lint format bench
+.PHONY: setup setup-dev run test test-fast test-space lint format bench
 
 setup:
 	@scripts/setup.sh
@@ -14,7 +14,8 @@ setup-dev:
 run: setup
 	$(PY) app.py $(ARGS)
 
-# ZeroGPU Spaces run Python 3.10: vermin fails on anything newer (except*, tomllib, typing.Self...)
+# The code stays Python 3.10-compatible (ZeroGPU runs 3.10.13 or 3.12.12; the Space uses 3.12 for
+# diffusers 0.42): vermin fails on anything newer (except*, tomllib, typing.Self...)
 VERMIN := .venv/bin/vermin -t=3.10- --violations --eval-annotations --no-tips -q
 
 test: setup-dev
@@ -27,6 +28,13 @@ test: setup-dev
 # tests/conftest.py marks them); under 2 minutes on 2 cores. `make test` still runs everything.
 test-fast: setup-dev
 	$(PY) -m pytest -m "not slow" $(ARGS)
+
+# The suite against the Space's own torch: requirements.txt's, the version ZeroGPU builds (setup
+# and `make test` swap in the CPU build of requirements-cpu.txt). Run it once per change of
+# dependencies. Its venv, .venv-space/, takes a multi-GB CUDA wheel from PyPI the first time.
+test-space: setup-dev
+	@VENV=.venv-space SPACE_TORCH=1 scripts/setup.sh --dev
+	.venv-space/bin/python -m pytest $(ARGS)
 
 format: setup-dev
 	.venv/bin/ruff check --fix .

@@ -28,6 +28,11 @@ and launches it. The settings:
                                GPU, else (and by default) Lanczos + a light sharpen
     ALBUMCOVER_MAX_SONG_SECONDS  seconds of a song decoded and heard (default 600); the user is
                                told when a longer song is cut
+    ALBUMCOVER_EXAMPLES        songs to click: unset for the built-in open-licence songs
+                               (space/examples.py; none with HF_HUB_OFFLINE=1), a JSON manifest
+                               (path or URL), or "none"
+    ALBUMCOVER_AOT             "1"/"0": compile the denoiser ahead of time on ZeroGPU (default
+                               off; ignored elsewhere)
 
 plus gradio's own GRADIO_SERVER_NAME / GRADIO_SERVER_PORT. Run ``python app.py [--share]``.
 """
@@ -52,9 +57,10 @@ from albumcover.recipe import (
     check_served_recipe,
     load_recipe,
 )
-from space import memory
+from space import memory, zerogpu
+from space.examples import DEFAULT_SONGS, ExampleError, default_cache, fetch_examples, read_manifest
 from space.models import load_generator, load_taggers, load_upscaler
-from space.page import build_demo, no_gpu
+from space.page import CSS, build_demo, no_gpu
 
 log = logging.getLogger("albumcover.app")
 
@@ -89,9 +95,13 @@ def _env_text(name: str) -> str | None:
     return os.environ.get(name, "").strip() or None
 
 
+# ZeroGPU (as the spaces package reads it): a GPU only inside @spaces.GPU calls
+ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
+
+
 def _has_gpu() -> bool:
     """A CUDA GPU now, or ZeroGPU's, which exists only inside @spaces.GPU calls."""
-    if os.environ.get("SPACES_ZERO_GPU"):
+    if ZERO_GPU:
         return True
     import torch  # only here: torch loads after spaces (above), and only to ask this
 
@@ -121,12 +131,39 @@ UPSCALER = _env_text("ALBUMCOVER_UPSCALER")
 MAX_SONG_SECONDS = _env_int(
     "ALBUMCOVER_MAX_SONG_SECONDS", int(DEFAULT_MAX_DURATION), minimum=3, maximum=3600
 )
+EXAMPLES = _env_text("ALBUMCOVER_EXAMPLES")  # None: the built-in songs
+OFFLINE = _env_flag("HF_HUB_OFFLINE", False)  # nothing from the network: no built-in songs
+AOT = _env_flag("ALBUMCOVER_AOT", False)
 
 
-def gpu(duration):
-    """``spaces.GPU(duration=...)`` on a Space (ZeroGPU sizes its request by it); a no-op
-    elsewhere."""
-    return no_gpu(duration) if spaces is None else spaces.GPU(duration=duration)
+def gpu(duration, size=None):
+    """``spaces.GPU(duration=..., size=...)`` on a Space (ZeroGPU sizes its request by them); a
+    no-op elsewhere."""
+    return no_gpu(duration) if spaces is None else spaces.GPU(duration=duration, size=size)
+
+
+def load_examples(source: str | None) -> list:
+    """The songs to click with their cached files; none (and a log line) when they are off,
+    the manifest is unreadable or nothing could be fetched: the page then has no examples row."""
+    if source is not None and source.lower() == "none":
+        return []
+    if source is None and OFFLINE:
+        log.info("HF_HUB_OFFLINE: no songs to click (ALBUMCOVER_EXAMPLES may name local ones)")
+        return []
+    try:
+        songs = DEFAULT_SONGS if source is None else read_manifest(source)
+    except ExampleError as e:
+        log.warning("ALBUMCOVER_EXAMPLES: %s; no songs to click", e)
+        return []
+    fetched = fetch_examples(songs, default_cache())
+    log.info("songs to click: %d of %d fetched", len(fetched), len(songs))
+    return fetched
+
+
+def _torch_version() -> str:
+    import torch  # loaded already (the models); here only to ask its version
+
+    return torch.__version__
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -169,7 +206,17 @@ def main(argv: list[str] | None = None) -> None:
         fast=FAST,
         fast_lora=FAST_LORA,
         fast_vae=FAST_VAE,
+        device=zerogpu.model_device(ZERO_GPU),
     )
+    aot, why_not = zerogpu.aot_wanted(AOT, ZERO_GPU, _torch_version())
+    if why_not:
+        log.warning(why_not)
+    if aot and not isinstance(generator, Exception):
+        try:  # a failed compile costs speed, not the app
+            zerogpu.compile_denoiser(generator, spaces.GPU, generator.default_settings())
+            log.info("denoiser compiled ahead of time")
+        except Exception as e:
+            log.error("ahead-of-time compilation failed, painting eagerly: %s", e)
     demo = build_demo(
         tagger,
         genre_tagger,
@@ -181,6 +228,7 @@ def main(argv: list[str] | None = None) -> None:
         upscaler=load_upscaler(UPSCALER, has_gpu=HAS_GPU),
         max_song_seconds=MAX_SONG_SECONDS,
         gpu=gpu,
+        examples=load_examples(EXAMPLES),
     )
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
     # host/port None: gradio reads GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (set on Spaces)
@@ -189,6 +237,7 @@ def main(argv: list[str] | None = None) -> None:
         server_name=args.host,
         server_port=args.port,
         max_file_size=f"{MAX_UPLOAD_MB}mb",
+        css=CSS,
         state_session_capacity=memory.MAX_SESSIONS,
     )
 

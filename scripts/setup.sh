@@ -7,7 +7,10 @@ cd "$(dirname "$0")/.."
 DEV=0
 [ "${1:-}" = "--dev" ] && DEV=1
 PYTHON=${PYTHON:-python3}
-VENV=.venv
+VENV=${VENV:-.venv}
+# Which torch: requirements-cpu.txt's CPU build (local set-up, CI), or with SPACE_TORCH=1 the one
+# requirements.txt pins for the Space (`make test-space`, into its own VENV: a multi-GB CUDA wheel).
+SPACE_TORCH=${SPACE_TORCH:-0}
 MUSICNN_WHEEL=musicnn-0.1.0-py3-none-any.whl
 MUSICNN_SHA256=f38a4890c648c1ddbb141c5d96d2b0a8cfcd36746002d896989f7b88beb65cfa
 
@@ -32,9 +35,20 @@ fi
 reqs=requirements.txt
 [ "$DEV" = 1 ] && reqs=requirements-dev.txt
 stamp="$VENV/.stamp-$(basename "$reqs" .txt)"
-want=$(cat requirements.txt "$reqs" scripts/setup.sh | sha256sum | cut -d' ' -f1)
+want=$( (cat requirements.txt requirements-cpu.txt "$reqs" scripts/setup.sh; echo "$SPACE_TORCH") \
+  | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$reqs"
+  # every pin in one file: requirements.txt (its torch line swapped for the CPU build unless
+  # SPACE_TORCH=1), then with --dev the tools of requirements-dev.txt (less its -r line)
+  pins="$VENV/.pins.txt"
+  if [ "$SPACE_TORCH" = 1 ]; then
+    cat requirements.txt
+  else
+    grep -v '^torch==' requirements.txt
+    cat requirements-cpu.txt
+  fi > "$pins"
+  [ "$DEV" = 1 ] && grep -v '^-r ' requirements-dev.txt >> "$pins"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$pins"
   # musicnn 0.1.0 pins numpy<1.17, so only its files are installed (the weights we port).
   mkdir -p "$VENV/wheels"
   if [ ! -f "$VENV/wheels/$MUSICNN_WHEEL" ]; then

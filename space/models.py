@@ -35,8 +35,10 @@ def load_generator(
     fast: bool = False,
     fast_lora: str | None = None,
     fast_vae: str | None = None,
+    device: str | None = None,
 ) -> CoverGenerator | GeneratorError:
-    """The image model, or the error that stopped it loading (the app then runs without it)."""
+    """The image model, or the error that stopped it loading (the app then runs without it).
+    ``device``: where to place it (None: the best here; ``"cuda"`` on ZeroGPU)."""
     fast_path = FastPath.from_option(fast_lora, fast_vae) if fast else None
     try:
         return CoverGenerator.from_pretrained(
@@ -46,6 +48,7 @@ def load_generator(
             config=config,
             vae=vae,
             fast=fast_path,
+            device=device,
         )
     except GeneratorError as e:
         log.error("image model %r did not load, Generate is disabled: %s", model, e)

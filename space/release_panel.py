@@ -14,6 +14,8 @@ import logging
 import math
 import re
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
@@ -106,6 +108,59 @@ def _details(done) -> dict:
     }
 
 
+# colour words for the lettering's details: the nearest of these (sRGB), said as a musician would
+_COLOR_WORDS = {
+    "white": (255, 255, 255), "light grey": (192, 192, 192), "grey": (128, 128, 128),
+    "dark grey": (64, 64, 64), "black": (0, 0, 0), "red": (220, 40, 40),
+    "dark red": (130, 20, 20), "orange": (240, 140, 30), "yellow": (240, 220, 50),
+    "cream": (245, 235, 200), "green": (50, 170, 70), "dark green": (20, 90, 40),
+    "teal": (30, 150, 150), "light blue": (140, 190, 240), "blue": (40, 90, 220),
+    "navy": (20, 30, 100), "purple": (130, 50, 170), "pink": (240, 130, 190),
+    "brown": (120, 75, 40), "beige": (215, 195, 160),
+}  # fmt: skip
+_BACKING_WORDS = {
+    "band": "on a translucent band",
+    "outline": "with an outline",
+    "none": "straight on the picture",
+}
+
+
+def color_word(hex_color: str) -> str:
+    """The nearest colour word for ``#rrggbb`` (e.g. "white", "dark red")."""
+    rgb = tuple(int(hex_color.lstrip("#")[i : i + 2], 16) for i in (0, 2, 4))
+    return min(_COLOR_WORDS, key=lambda w: math.dist(_COLOR_WORDS[w], rgb))
+
+
+def describe_lettering(details: dict | None) -> str:
+    """The lettering's details in words, for the page: "bottom, serif, white on a translucent
+    band, contrast 6.1:1 (readable from 4.5:1)", plus the font sizes and any left-out characters."""
+    if not details:
+        return ""
+    color = details.get("color", "#ffffff")
+    words = (
+        f"**Lettering:** {details.get('layout')}, {details.get('font')}, "
+        f"{color_word(color)} ({color}) {_BACKING_WORDS.get(details.get('backing'), '')}, "
+        f"contrast {details.get('contrast', 0):.1f}:1 (readable from 4.5:1)"
+    )
+    if details.get("title_size"):
+        words += f"; title {details['title_size']} px, artist {details.get('artist_size')} px"
+    words += " at 1024 px."
+    if details.get("dropped"):
+        words += f" No installed font has “{details['dropped']}”: left out."
+    return words
+
+
+@dataclass
+class ReleasePanel:
+    """What :func:`build_release_panel` built that the page reuses: ``letter`` (the /letter
+    handler: cover file or file object, title, artist -> lettered image, details) and
+    ``outputs``, the components a finished example fills (cover, lettering title and artist,
+    preview, details, details in words)."""
+
+    letter: Callable
+    outputs: list
+
+
 def _file_stem(title: str) -> str:
     stem = re.sub(r"[^\w\- ]+", "", title).strip()[:80]
     return stem or "cover"
@@ -137,7 +192,9 @@ def build_release_panel(*, audio, title, artist, gallery, generated, upscaler=No
         color="auto",
         size=DEFAULT_SIZE,
         file_format="jpeg",
+        progress=gr.Progress(),
     ):
+        progress(0.1, desc=f"lettering and enlarging to {size} px")
         settings = ExportSettings(size=size, format=file_format)
         options = dict(title=title, artist=artist, layout=layout, font=font, color=color)
         try:
@@ -146,6 +203,7 @@ def build_release_panel(*, audio, title, artist, gallery, generated, upscaler=No
             raise refuse(str(e)) from e
         folder = Path(tempfile.mkdtemp(prefix="albumcover-export-"))
         target = result.save(folder / f"{_file_stem(title)}{result.suffix}")
+        progress(0.8, desc="checking it against the stores' rules")
         report = check_cover(target, max_bytes=settings.max_bytes, name=target.name)
         lines = [report.summary(), f"upscaler: {result.upscaler}"]
         if result.lettering is not None:
@@ -179,27 +237,35 @@ def build_release_panel(*, audio, title, artist, gallery, generated, upscaler=No
 
     with gr.Accordion("Release: lettering, 3000-px export, the cover in the song", open=True):
         with gr.Row():
-            with gr.Column():
+            with gr.Column(min_width=240):
                 # the file as uploaded (ICC profile, CMYK...): the export converts it properly
                 chosen = gr.Image(
                     type="filepath",
-                    label="Cover to release (pick one in the gallery, or upload)",
+                    label="Cover to release (click one above, or upload)",
                     sources=["upload"],
+                    height=260,
                     elem_id="chosen",
                 )
                 checks.readable_image(chosen, "cover")
-                letter_title = gr.Textbox(label="Lettering: title", elem_id="letter-title")
-                letter_artist = gr.Textbox(label="Lettering: artist", elem_id="letter-artist")
+                with gr.Row():
+                    letter_title = gr.Textbox(label="Title on the cover", elem_id="letter-title")
+                    letter_artist = gr.Textbox(label="Artist on the cover", elem_id="letter-artist")
                 with gr.Row():
                     layout = gr.Dropdown(list(LAYOUTS), value="auto", label="Layout")
                     font = gr.Dropdown(list(FONT_NAMES), value="auto", label="Font")
                     color = gr.Textbox("auto", label="Colour (auto, #rrggbb, a name)")
-                letter_btn = gr.Button("Letter", elem_id="letter")
-            with gr.Column():
+                letter_btn = gr.Button("Letter the cover", elem_id="letter")
+            with gr.Column(min_width=240):
                 preview = gr.Image(
-                    label="Lettered preview", format="png", interactive=False, elem_id="lettered"
+                    label="Lettered preview",
+                    format="png",
+                    interactive=False,
+                    height=260,
+                    elem_id="lettered",
                 )
-                details = gr.JSON(label="Lettering", elem_id="letter-info")
+                words = gr.Markdown(elem_id="letter-info")
+                # the /letter API's second value (a dict); the page shows it in words above
+                details = gr.JSON(label="Lettering", visible=False, elem_id="letter-details")
         with gr.Row():
             size = gr.Dropdown(
                 [DEFAULT_SIZE, 2000, 1400, MIN_EXPORT_SIZE],
@@ -208,12 +274,19 @@ def build_release_panel(*, audio, title, artist, gallery, generated, upscaler=No
                 allow_custom_value=True,  # any size in range, typed
             )
             file_format = gr.Dropdown(list(FORMATS), value="jpeg", label="Format")
-            export_btn = gr.Button("Export", variant="primary", elem_id="export")
-            embed_btn = gr.Button("Song with cover", elem_id="embed")
         with gr.Row():
-            export_file = gr.File(label="Export (download)", elem_id="export-file")
-            song_file = gr.File(label="Song with the cover (download)", elem_id="song-file")
-        report = gr.Textbox(label="Distributor check", lines=5, elem_id="check-report")
+            export_btn = gr.Button("Export for release", variant="primary", elem_id="export")
+            embed_btn = gr.Button("Put the cover in the song", elem_id="embed")
+        with gr.Row():
+            export_file = gr.File(
+                label="Export (the cover file)", interactive=False, height=90, elem_id="export-file"
+            )
+            song_file = gr.File(
+                label="Song with the cover", interactive=False, height=90, elem_id="song-file"
+            )
+        report = gr.Textbox(
+            label="Distributor check", lines=5, interactive=False, elem_id="check-report"
+        )
     # the library's rules for these fields, said as the library says them
     checks.rule(layout, _option(LAYOUTS))
     checks.rule(font, _option(FONT_NAMES))
@@ -253,3 +326,5 @@ def build_release_panel(*, audio, title, artist, gallery, generated, upscaler=No
         api_visibility="private",
     )
     picked.success(letter, lettering, [preview, details], api_visibility="private")
+    details.change(describe_lettering, details, words, api_visibility="private", queue=False)
+    return ReleasePanel(letter, [chosen, letter_title, letter_artist, preview, details, words])

@@ -100,6 +100,7 @@ SLOW_TESTS = {  # module: (test name patterns (fnmatch, without parameters), rea
         ["test_an_album_*", "test_without_a_cover_*"],
         "videos of every track of an album; a cover painted with a tiny model",
     ),
+    "space/test_zerogpu": (["test_model_bytes_counts_the_weights"], "diffusers loads a pipeline"),
 }
 
 

@@ -1,6 +1,7 @@
 """The app end to end: ``python app.py`` on a tiny random image model, driven by gradio_client."""
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -35,9 +36,22 @@ def servers(tmp_path_factory):
                 ALBUMCOVER_MODEL=str(tiny_sd),
                 ALBUMCOVER_IMAGE_SIZE=str(IMAGE_SIZE),
                 ALBUMCOVER_MAX_UPLOAD_MB="1",
+                ALBUMCOVER_EXAMPLES=str(unreachable_songs(tmp_path_factory.mktemp("songs"))),
             )
         )
         yield good, broken
+
+
+def unreachable_songs(folder) -> str:
+    """A manifest of songs to click on a server that does not answer: the app without network."""
+    song = dict(genre="g", licence="CC0 1.0", licence_url="https://l", source="https://s")
+    songs = [
+        dict(song, title="One", artist="A", url="http://127.0.0.1:9/one.mp3"),
+        dict(song, title="Two", artist="B", url="http://127.0.0.1:9/two.ogg"),
+    ]
+    manifest = folder / "examples.json"
+    manifest.write_text(json.dumps(songs))
+    return str(manifest)
 
 
 def connect(server: AppServer) -> Client:
@@ -72,6 +86,17 @@ def test_api_names_and_parameters(client):
     assert generate[0]["parameter_name"] == "prompt"
     assert not generate[0]["parameter_has_default"]
     assert all(p["parameter_has_default"] for p in generate[1:])
+
+
+def test_no_network_no_songs_to_click(servers, client):
+    """Songs to click that cannot be fetched leave no examples row and no error: the app starts
+    and serves as usual (the other tests), and its log says why."""
+    components = client.config["components"]
+    assert not [c for c in components if c.get("type") == "dataset"]
+    assert not [c for c in components if c.get("props", {}).get("elem_id") == "example-credits"]
+    log = servers[0].log()
+    assert "example song 'One' left out" in log and "songs to click: 0 of 2 fetched" in log
+    assert "Traceback" not in log
 
 
 def test_analyze_edit_generate(client, clip_path):
