@@ -194,18 +194,18 @@ def rule(component: gr.components.Component, check: Rule) -> gr.components.Compo
     return component
 
 
-def readable_image(component: gr.Image, field: str) -> gr.Image:
-    """Make an upload PIL cannot open a refusal that names ``field``: gradio's preprocessing of
-    an Image opens it and fails there with a bare PIL exception, which clients see as an anonymous
-    error. (The instance's method is wrapped, not subclassed: gradio writes a .pyi beside any
-    module that subclasses a component.) Returns ``component``."""
-    original = component.preprocess
+def image_file(component: gr.Image) -> gr.Image:
+    """Hand ``component``'s upload to the handler as the file the client sent, undecoded.
+
+    gradio's own preprocessing of an Image decodes the whole upload and converts it with a plain
+    PIL ``convert`` (a 16-bit greyscale PNG turns white, transparency black, a 30000 x 30000
+    PNG is decoded before any budget is checked) and saves a new file. The handler reads the
+    path with :func:`albumcover.images.read_image` instead, as the CLI and the library do. (The
+    instance's method is replaced, not subclassed: gradio writes a .pyi beside any module that
+    subclasses a component.) Returns ``component``."""
 
     def preprocess(payload):
-        try:
-            return original(payload)
-        except (OSError, ValueError, SyntaxError) as e:  # PIL's errors for broken files
-            raise refuse(f"{field}: not a readable image ({e})") from e
+        return None if payload is None else payload.path
 
     component.preprocess = preprocess
     return component

@@ -106,3 +106,27 @@ def release_after(fn: Callable) -> Callable:
             _release_when_idle()
 
     return handler
+
+
+# Requests that decode images (the release endpoints, and the page's re-lettering events) run at
+# most IMAGE_SLOTS at a time; the others wait their turn. A cover within the default pixel
+# budget (albumcover.images.MAX_PIXELS, 36 MP) costs at most PEAK_IMAGE_REQUEST_MB while it is
+# lettered and exported (benchmarks/bench_release_memory.py), so the image work stays under
+# IMAGE_SLOTS x that, beside the models, within a CPU Space's 16 GB.
+IMAGE_SLOTS = 2
+PEAK_IMAGE_REQUEST_MB = 1500
+_image_slots = threading.BoundedSemaphore(IMAGE_SLOTS)
+
+
+def bounded(fn: Callable, slots: threading.Semaphore | None = None) -> Callable:
+    """Wrap a request handler so at most ``slots`` (default: the shared :data:`IMAGE_SLOTS`)
+    such handlers run at once; the others block until one returns or raises. The signature
+    is kept."""
+    slots = _image_slots if slots is None else slots
+
+    @functools.wraps(fn)
+    def handler(*args, **kwargs):
+        with slots:
+            return fn(*args, **kwargs)
+
+    return handler

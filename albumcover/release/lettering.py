@@ -12,8 +12,7 @@ character no installed font has is dropped and reported, never drawn as a box.
 from __future__ import annotations
 
 import logging
-import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from PIL import Image, ImageColor, ImageDraw
@@ -28,6 +27,7 @@ from .contrast import (
     sample,
     worst,
 )
+from .text import MAX_CHARS, LetteringError, clean_text  # noqa: F401 (their home until now)
 from .typesetting import (
     Placement,
     box_union,
@@ -43,16 +43,11 @@ log = logging.getLogger(__name__)
 
 LAYOUTS = ("auto", "top", "bottom", "center", "corner", "stacked", "split")
 BACKINGS = ("auto", "band", "outline")
-MAX_CHARS = 200  # per field: longer is a paste accident, and cannot be set legibly on a cover
 MAX_TITLE_LINES = 3
 MAX_ARTIST_LINES = 2
 SAFE_MARGIN = 0.06  # fraction of the side kept clear on each side (distributors ask for 5 %)
 SHRINK = 0.92  # font size step while fitting
 MIN_TITLE = 0.02  # smallest title size, as a fraction of the side
-
-
-class LetteringError(ValueError):
-    """Bad lettering input (names the field and what is allowed), or text that cannot fit."""
 
 
 # layout -> (placements to choose from, largest title size as a fraction of the side,
@@ -103,30 +98,11 @@ class LetteredCover:
     artist_size: int = 0
     boxes: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
     dropped: str = ""  # characters no installed font has, left out
+    title: str = ""  # the text as drawn: cleaned (albumcover.release.text), dropped ones left out
+    artist: str = ""
 
 
 # --- text checks -------------------------------------------------------------------------------
-
-
-def clean_text(name: str, text) -> str:
-    """``text`` as one NFC line: tabs/newlines become spaces; other control characters, a
-    non-string or more than :data:`MAX_CHARS` characters raise :class:`LetteringError`."""
-    if text is None:
-        return ""
-    if not isinstance(text, str):
-        raise LetteringError(f"{name} must be text, got {type(text).__name__}")
-    text = unicodedata.normalize("NFC", text)
-    for char in text:
-        if unicodedata.category(char) == "Cc" and char not in "\t\n\r":
-            raise LetteringError(
-                f"{name} contains the control character U+{ord(char):04X}; use printable text"
-            )
-    text = " ".join(text.split())
-    if len(text) > MAX_CHARS:
-        raise LetteringError(
-            f"{name} is {len(text):,} characters long; at most {MAX_CHARS} fit on a cover"
-        )
-    return text
 
 
 def parse_color(color) -> tuple[int, int, int] | None:
@@ -287,9 +263,10 @@ def letter_cover(
             f"shorten them or choose another layout ({', '.join(LAYOUTS)})"
         )
     _, name, lines, boxes, tsize, asize = best
-    return _draw(
+    done = _draw(
         base, name, face, lines, boxes, tsize, asize, wanted_color, backing, stroke, dropped
     )
+    return replace(done, title=title, artist=artist)
 
 
 def _fit_split(title, artist, face, stroke, side, region, title_max, ratio, base):
