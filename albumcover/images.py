@@ -25,6 +25,7 @@ import functools
 import io
 import logging
 import os
+import re
 import struct
 from pathlib import Path
 
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 
 MAX_PIXELS = 6000 * 6000  # width x height; the default budget (Apple's largest cover)
 BACKGROUND = (255, 255, 255)  # transparent pixels are flattened onto white, everywhere
-FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO")
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 
 # What PIL raises for a broken or hostile file (its plugins differ in which they use).
 _DECODE_ERRORS = (
@@ -73,6 +74,17 @@ def check_budget(size: tuple[int, int], max_pixels: int, name: str) -> None:
             f"{name} is {width} x {height} pixels ({width * height / 1e6:.1f} megapixels), over "
             f"the budget of {describe_budget(max_pixels)}; scale it down first"
         )
+
+
+def over_budget(error: Image.DecompressionBombError, max_pixels: int, name: str) -> ImageError:
+    """PIL's decompression-bomb refusal (raised by ``Image.open`` itself for more than twice
+    ``Image.MAX_IMAGE_PIXELS``, before our header check) said as the budget's message."""
+    found = re.search(r"\((\d+) pixels\)", str(error))
+    declared = f"{int(found.group(1)) / 1e6:.1f} megapixels" if found else "too many pixels"
+    return ImageError(
+        f"{name} declares {declared}, over the budget of {describe_budget(max_pixels)}; "
+        "scale it down first"
+    )
 
 
 def read_image(
@@ -114,8 +126,8 @@ def read_image(
         raise ImageError(
             f"{name}: not an image in a format taken here ({', '.join(FORMATS)})"
         ) from e
-    except Image.DecompressionBombError as e:  # PIL's own limit, under a budget set above it
-        raise ImageError(f"{name} is over PIL's decompression-bomb limit, refused: {e}") from e
+    except Image.DecompressionBombError as e:  # PIL's own limit, checked inside Image.open
+        raise over_budget(e, max_pixels, name) from e
     except MemoryError as e:
         raise ImageError(f"{name}: too large to decode here") from e
     except _DECODE_ERRORS as e:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PIL import Image, ImageCms, UnidentifiedImageError
 
-from ..images import MAX_PIXELS, ImageError, check_budget
+from ..images import MAX_PIXELS, ImageError, check_budget, over_budget
 from .export import DEFAULT_MAX_BYTES
 from .text import skeleton
 
@@ -185,9 +185,8 @@ def check_cover(
     except ImageError as e:
         reason = Finding("fail", "too-large", str(e))
         return CheckReport(name, (reason,), *image.size, image.mode, image.format, len(data))
-    except Image.DecompressionBombError as e:
-        why = f"the image is over PIL's decompression-bomb limit: {e}"
-        reason = Finding("fail", "too-large", why)
+    except Image.DecompressionBombError as e:  # raised by Image.open itself
+        reason = Finding("fail", "too-large", str(over_budget(e, max_pixels, "the image")))
         return CheckReport(name, (reason,), bytes=len(data))
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as e:
         reason = Finding("fail", "unreadable", f"not a readable image: {e}")

@@ -21,7 +21,7 @@ from mutagen.mp4 import MP4Cover
 from PIL import Image, UnidentifiedImageError
 
 from ..files import atomic_path
-from ..images import MAX_PIXELS, ImageError, check_budget
+from ..images import MAX_PIXELS, ImageError, check_budget, over_budget
 from .id3frames import undecodable_frames
 from .tags import _KINDS, FRONT_COVER, SUPPORTED, SongFileError, _open, read_front_cover
 
@@ -87,13 +87,14 @@ def _read_cover(cover: Path, max_pixels: int = MAX_PIXELS) -> _Cover:
         raise
     except ImageError as e:
         raise SongFileError(str(e)) from e
+    except Image.DecompressionBombError as e:  # raised by Image.open itself
+        raise SongFileError(str(over_budget(e, max_pixels, f"cover {cover}"))) from e
     except (
         UnidentifiedImageError,
         OSError,
         SyntaxError,
         ValueError,
         EOFError,
-        Image.DecompressionBombError,
     ) as e:
         raise SongFileError(f"cover {cover} is not a readable JPEG or PNG image: {e}") from e
 
