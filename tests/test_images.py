@@ -11,6 +11,8 @@ from albumcover.release.check import check_cover
 from albumcover.release.export import ExportSettings, export_cover
 from tests import hostile_images as hostile
 
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 9 9\n"  # PIL would run Ghostscript on it
+
 
 def pixels(image: Image.Image) -> np.ndarray:
     assert image.mode == "RGB"
