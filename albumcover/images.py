@@ -27,6 +27,7 @@ import logging
 import os
 import re
 import struct
+import zlib
 from pathlib import Path
 
 from PIL import Image, ImageCms, ImageOps
@@ -76,6 +77,62 @@ def check_budget(size: tuple[int, int], max_pixels: int, name: str) -> None:
         )
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type -> samples per pixel
+
+
+def _png_row_bytes(width: int, height: int, bits: int) -> int:
+    """Filtered bytes of a non-interlaced image: each row's filter byte and its samples."""
+    return 0 if width == 0 or height == 0 else height * (1 + (width * bits + 7) // 8)
+
+
+def check_png_complete(data: bytes, name: str) -> None:
+    """Refuse a PNG that is not whole, which PIL decodes without a word: a chunk whose CRC is
+    wrong, no IEND (the file was cut), or image data that ends before the last row (PIL leaves
+    the missing rows black). The image data is inflated once, counted and thrown away, in
+    1 MB steps (memory stays flat whatever the size)."""
+    if not data.startswith(_PNG_SIGNATURE):
+        return
+    position, idat, expected, ended = len(_PNG_SIGNATURE), zlib.decompressobj(), None, False
+    produced = 0
+    while position + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[position : position + 8])
+        body = data[position + 8 : position + 8 + length]
+        crc = data[position + 8 + length : position + 12 + length]
+        if len(body) < length or len(crc) < 4:
+            break
+        if zlib.crc32(kind + body) != struct.unpack(">I", crc)[0]:
+            raise ImageError(f"{name}: not a readable image (the PNG's {kind!r} chunk is corrupt)")
+        if kind == b"IHDR":
+            width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", body[:13])
+            bits = depth * _PNG_CHANNELS.get(colour, 1)
+            if interlace:  # Adam7: seven reduced images, each with its own rows
+                passes = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4),
+                          (1, 0, 2, 2), (0, 1, 1, 2))  # fmt: skip
+                expected = sum(
+                    _png_row_bytes((width - x + dx - 1) // dx, (height - y + dy - 1) // dy, bits)
+                    for x, y, dx, dy in passes
+                )
+            else:
+                expected = _png_row_bytes(width, height, bits)
+        elif kind == b"IDAT":
+            chunk = body
+            while chunk and not idat.eof:
+                produced += len(idat.decompress(chunk, 1 << 20))
+                chunk = idat.unconsumed_tail
+        elif kind == b"IEND":
+            ended = True
+            break
+        position += 12 + length
+    if not ended:
+        raise ImageError(f"{name}: not a readable image (the PNG ends early: truncated)")
+    if expected is not None and produced < expected:
+        raise ImageError(
+            f"{name}: not a readable image (its pixel data ends at {produced:,} of "
+            f"{expected:,} bytes: truncated)"
+        )
+
+
 def over_budget(error: Image.DecompressionBombError, max_pixels: int, name: str) -> ImageError:
     """PIL's decompression-bomb refusal (raised by ``Image.open`` itself for more than twice
     ``Image.MAX_IMAGE_PIXELS``, before our header check) said as the budget's message."""
@@ -103,28 +160,31 @@ def read_image(
         ImageError: unreadable, not a raster format of :data:`FORMATS`, over the budget, or
             truncated/corrupt; the message names the file.
     """
-    if isinstance(source, bytes | bytearray):
-        name = name or "image"
-        opener = io.BytesIO(source)
-    else:
-        name = name or str(source)
-        opener = Path(source)
     if not isinstance(max_pixels, int) or isinstance(max_pixels, bool) or max_pixels < 1:
         raise ValueError(f"max_pixels must be a positive whole number; got {max_pixels!r}")
+    if isinstance(source, bytes | bytearray):
+        name = name or "image"
+    else:
+        name = name or str(source)
     try:
-        with Image.open(opener, formats=FORMATS) as image:
+        data = bytes(source) if isinstance(source, bytes | bytearray) else Path(source).read_bytes()
+        with Image.open(io.BytesIO(data), formats=FORMATS) as image:
             check_budget(image.size, max_pixels, name)
+            if image.format == "PNG":
+                check_png_complete(data, name)
             image.load()  # a truncated or corrupt image fails here
             return to_srgb(image)
     except ImageError:
         raise
     except FileNotFoundError as e:
         raise ImageError(f"{name}: no such file") from e
+    except PermissionError as e:
+        raise ImageError(f"{name}: cannot be read (permission denied)") from e
     except IsADirectoryError as e:
         raise ImageError(f"{name}: is a folder, not an image file") from e
     except Image.UnidentifiedImageError as e:
         raise ImageError(
-            f"{name}: not an image in a format taken here ({', '.join(FORMATS)})"
+            f"{name}: not a readable image (not one of the formats taken: {', '.join(FORMATS)})"
         ) from e
     except Image.DecompressionBombError as e:  # PIL's own limit, checked inside Image.open
         raise over_budget(e, max_pixels, name) from e

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PIL import Image, ImageCms, UnidentifiedImageError
 
-from ..images import MAX_PIXELS, ImageError, check_budget, over_budget
+from ..images import MAX_PIXELS, ImageError, check_budget, check_png_complete, over_budget
 from .export import DEFAULT_MAX_BYTES
 from .text import skeleton
 
@@ -182,8 +182,11 @@ def check_cover(
         image = Image.open(io.BytesIO(data))
         check_budget(image.size, max_pixels, "the image")  # from the header, before decoding
         image.load()
+        if image.format == "PNG":  # PIL decodes a PNG cut short without a word
+            check_png_complete(data, "the image")
     except ImageError as e:
-        reason = Finding("fail", "too-large", str(e))
+        rule = "too-large" if "budget" in str(e) else "unreadable"
+        reason = Finding("fail", rule, str(e))
         return CheckReport(name, (reason,), *image.size, image.mode, image.format, len(data))
     except Image.DecompressionBombError as e:  # raised by Image.open itself
         reason = Finding("fail", "too-large", str(over_budget(e, max_pixels, "the image")))

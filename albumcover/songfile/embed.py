@@ -21,7 +21,7 @@ from mutagen.mp4 import MP4Cover
 from PIL import Image, UnidentifiedImageError
 
 from ..files import atomic_path
-from ..images import MAX_PIXELS, ImageError, check_budget, over_budget
+from ..images import MAX_PIXELS, ImageError, check_budget, check_png_complete, over_budget
 from .id3frames import undecodable_frames
 from .tags import _KINDS, FRONT_COVER, SUPPORTED, SongFileError, _open, read_front_cover
 
@@ -67,6 +67,13 @@ def _read_cover(cover: Path, max_pixels: int = MAX_PIXELS) -> _Cover:
                 )
             width, height, mode = image.width, image.height, image.mode
             check_budget((width, height), max_pixels, f"cover {cover}")
+            if kind == "PNG":  # PIL decodes a PNG cut short without a word
+                try:
+                    check_png_complete(data, "PNG")
+                except ImageError as e:
+                    raise SongFileError(
+                        f"cover {cover} is not a readable JPEG or PNG image: {e}"
+                    ) from e
             bands = len(image.getbands())
             if kind == "JPEG":
                 # libjpeg's 1/8-scale decode still reads every entropy-coded byte (a truncated
