@@ -46,6 +46,7 @@ from gradio.exceptions import InvalidPathError
 Rule = Callable[[str, Any], Any]  # (field name, the value as sent) -> the value passed on
 
 _SHOWN_CHARS = 80  # of a refused value quoted back
+_URL = re.compile(r"^\s*([a-z][a-z0-9+.-]*://|data:)", re.I)  # a file path that is a URL
 
 
 def refuse(message: str) -> gr.Error:
@@ -143,6 +144,11 @@ def check_file(field: str, value: Any) -> Any:
         raise refuse(
             f"{field} must be an uploaded file (in gradio_client: handle_file(path)); "
             f"got {show(value)}"
+        )
+    if _URL.match(value["path"]):  # gradio would fetch it, on the visitor's behalf
+        raise refuse(
+            f"{field}: a URL is not taken, only an uploaded file (in gradio_client: "
+            f"handle_file(path) of a local file); got {show(value['path'])}"
         )
     try:  # the check gradio runs next, here with a message instead of a traceback
         FileData.model_validate(value, context={"validate_meta": True})
