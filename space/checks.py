@@ -200,15 +200,17 @@ def rule(component: gr.components.Component, check: Rule) -> gr.components.Compo
     return component
 
 
-def image_file(component: gr.Image) -> gr.Image:
-    """Hand ``component``'s upload to the handler as the file the client sent, undecoded.
+def uploaded_path(component: gr.Image | gr.File) -> gr.Image | gr.File:
+    """Hand ``component``'s upload to the handler as the path of the file the client sent,
+    undecoded and uncopied (a single-file Image or File). Returns ``component``.
 
-    gradio's own preprocessing of an Image decodes the whole upload and converts it with a plain
-    PIL ``convert`` (a 16-bit greyscale PNG turns white, transparency black, a 30000 x 30000
-    PNG is decoded before any budget is checked) and saves a new file. The handler reads the
-    path with :func:`albumcover.images.read_image` instead, as the CLI and the library do. (The
-    instance's method is replaced, not subclassed: gradio writes a .pyi beside any module that
-    subclasses a component.) Returns ``component``."""
+    gradio's own preprocessing does more, and worse, per request: an Image decodes the whole
+    upload and converts it with a plain PIL ``convert`` (a 16-bit greyscale PNG turns white,
+    transparency black, a 30000 x 30000 PNG is decoded before any budget is checked) and saves a
+    new file; a File (gradio 6.31) leaves an empty temp file in the cache root that nothing ever
+    deletes, one per request. The handlers read the path with the library instead (images with
+    :func:`albumcover.images.read_image`, as the CLI does). The instance's method is replaced,
+    not subclassed: gradio writes a .pyi beside any module that subclasses a component."""
 
     def preprocess(payload):
         return None if payload is None else payload.path

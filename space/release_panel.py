@@ -218,7 +218,7 @@ def build_release_panel(
                     sources=["upload"],
                     elem_id="chosen",
                 )
-                checks.image_file(chosen)
+                checks.uploaded_path(chosen)
                 letter_title = gr.Textbox(label="Lettering: title", elem_id="letter-title")
                 letter_artist = gr.Textbox(label="Lettering: artist", elem_id="letter-artist")
                 with gr.Row():
@@ -243,6 +243,7 @@ def build_release_panel(
             embed_btn = gr.Button("Song with cover", elem_id="embed")
         with gr.Row():
             export_file = gr.File(label="Export (download)", elem_id="export-file")
+            checks.uploaded_path(export_file)  # /embed's cover file: its path, no temp copy
             song_file = gr.File(label="Song with the cover (download)", elem_id="song-file")
         report = gr.Textbox(label="Distributor check", lines=5, elem_id="check-report")
     # the library's rules for these fields, said as the library says them
