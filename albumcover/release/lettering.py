@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from PIL import Image, ImageColor, ImageDraw
+from PIL import Image, ImageColor, ImageDraw, ImageFilter
 
 from . import fonts
 from .contrast import (
@@ -25,6 +25,7 @@ from .contrast import (
     contrast_ratio,
     relative_luminance,
     sample,
+    texture,
     worst,
 )
 from .text import MAX_CHARS, LetteringError, clean_text  # noqa: F401 (their home until now)
@@ -45,6 +46,10 @@ LAYOUTS = ("auto", "top", "bottom", "center", "corner", "stacked", "split")
 BACKINGS = ("auto", "band", "outline")
 MAX_TITLE_LINES = 3
 MAX_ARTIST_LINES = 2
+CALM_TEXTURE = 0.03  # texture() under which art is calm (flat colour, gradients): not blurred
+BUSY_TEXTURE = 0.15  # texture() over which the art behind the text is busy (photographs: <= 0.13)
+BLUR_FRACTION = 0.35  # Gaussian radius of the blur under text on busy art, per title size
+BUSY_BAND = 0.6  # least band opacity over busy art: what the blur leaves is dimmed too
 SAFE_MARGIN = 0.06  # fraction of the side kept clear on each side (distributors ask for 5 %)
 SHRINK = 0.92  # font size step while fitting
 MIN_TITLE = 0.02  # smallest title size, as a fraction of the side
@@ -93,7 +98,7 @@ class LetteredCover:
     font: str
     color: tuple[int, int, int]
     contrast: float  # the lowest WCAG ratio between the text colour and any sampled pixel behind
-    backing: str  # none | band | outline
+    backing: str  # none | band | blurred band | outline
     title_size: int = 0  # font sizes in pixels
     artist_size: int = 0
     boxes: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
@@ -311,27 +316,45 @@ def _draw(base, name, face, lines, boxes, tsize, asize, wanted, backing, stroke,
         blocks = [box_union(blocks)]
     areas = [_pad(b, pad, width, height) for b in blocks]
     samples = np.concatenate([sample(pixels, a) for a in areas]).astype(np.float64)
+    # Textured art behind the text (noise, foliage, confetti) breaks the letters' shapes
+    # whatever the contrast: where it is busy the text is always banded, and wherever a band
+    # goes over texture the art under it is blurred first (frosted), so what shows through is
+    # calm. Colour, band opacity and contrast are chosen and measured on the backing as drawn.
+    grain = max(texture(pixels, a, tsize) for a in areas) if backing != "outline" else 0.0
+    busy = grain > BUSY_TEXTURE
 
-    if wanted is not None:
-        color = wanted
-    else:
+    def choose(samples):
+        if wanted is not None:
+            return wanted
         scored = [(c, worst(c, samples)) for c in candidates(pixels)]
         tinted = [s for s in scored[:2] if s[1] >= MIN_CONTRAST + 0.05]
-        color = max(tinted or scored, key=lambda s: s[1])[0]
+        return max(tinted or scored, key=lambda s: s[1])[0]
+
+    color = choose(samples)
     contrast = worst(color, samples)
+    banded = backing == "band" or (backing == "auto" and (busy or contrast < MIN_CONTRAST + 0.05))
+    frosted = banded and grain > CALM_TEXTURE
+    if frosted:
+        radius = max(2.0, tsize * BLUR_FRACTION)
+        base = base.copy()
+        for area in areas:
+            base.paste(base.crop(area).filter(ImageFilter.GaussianBlur(radius)), area[:2])
+        samples = np.concatenate([sample(np.asarray(base), a) for a in areas]).astype(np.float64)
+        color = choose(samples)
+        contrast = worst(color, samples)
     opposite = (16, 16, 16) if relative_luminance(color) > 0.18 else (255, 255, 255)
 
     out = base.copy()
     used = "none"
-    if backing == "band" or (backing == "auto" and contrast < MIN_CONTRAST + 0.05):
-        alpha = band_alpha(color, opposite, samples)
+    if banded:
+        alpha = band_alpha(color, opposite, samples, least=BUSY_BAND if frosted else 0.3)
         for area in areas:
             crop = out.crop(area)
             solid = Image.new("RGB", crop.size, opposite)
             out.paste(Image.blend(crop, solid, alpha), area[:2])
-        banded = np.asarray(out)
-        contrast = worst(color, np.concatenate([sample(banded, a) for a in areas]))
-        used = "band"
+        drawn = np.asarray(out)
+        contrast = worst(color, np.concatenate([sample(drawn, a) for a in areas]))
+        used = "blurred band" if frosted else "band"
     elif backing == "outline":
         contrast = float(contrast_ratio(np.asarray(color), np.asarray(opposite)))
         used = "outline"
