@@ -111,10 +111,11 @@ def release_after(fn: Callable) -> Callable:
 # Requests that decode images (the release endpoints, and the page's re-lettering events) run at
 # most IMAGE_SLOTS at a time; the others wait their turn. A cover within the default pixel
 # budget (albumcover.images.MAX_PIXELS, 36 MP) costs at most PEAK_IMAGE_REQUEST_MB while it is
-# lettered and exported (benchmarks/bench_release_memory.py), so the image work stays under
-# IMAGE_SLOTS x that, beside the models, within a CPU Space's 16 GB.
+# decoded, lettered and exported at the largest size (6000 px; benchmarks/bench_release_memory.py
+# measured 1174 MB), so the image work stays under 2.4 GB, beside the models (SD 1.5 in fp32
+# and the taggers: about 5 GB), within a CPU Space's 16 GB.
 IMAGE_SLOTS = 2
-PEAK_IMAGE_REQUEST_MB = 1500
+PEAK_IMAGE_REQUEST_MB = 1200
 _image_slots = threading.BoundedSemaphore(IMAGE_SLOTS)
 
 
