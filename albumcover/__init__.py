@@ -12,6 +12,7 @@ The rooms (each subpackage's docstring says what it owns and may import):
     songfile/                   song tags read, covers embedded
     cli/                        the ``albumcover`` command
     files                       the one way a file is written (atomically)
+    images                      the one way an image is read (decoded within a pixel budget)
 
 Dependencies run one way: cli -> pipeline -> ear, paint -> prompts/recipe -> files.
 
@@ -51,6 +52,8 @@ _EXPORTS = {
     "ExportError": "release.export",
     "export_cover": "release.export",
     "check_cover": "release.check",
+    "read_image": "images",
+    "ImageError": "images",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
