@@ -13,6 +13,7 @@ The rooms (each subpackage's docstring says what it owns and may import):
     kit/                        the release kit: art-track video, Spotify Canvas, social formats
     cli/                        the ``albumcover`` command
     files                       the one way a file is written (atomically)
+    images                      the one way an image is read (decoded within a pixel budget)
 
 Dependencies run one way: cli -> pipeline -> ear, paint -> prompts/recipe -> files.
 
@@ -54,6 +55,8 @@ _EXPORTS = {
     "check_cover": "release.check",
     "make_kit": "kit.bundle",
     "KitError": "kit.ffmpeg",
+    "read_image": "images",
+    "ImageError": "images",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

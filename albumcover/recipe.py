@@ -37,6 +37,19 @@ class RecipeError(ValueError):
     """A recipe file that cannot be read, or a setting that contradicts the model's recipe."""
 
 
+# field -> (types it takes, said in words); top, threshold, genre_patches have their own checks
+_FIELD_TYPES = (
+    ("style", str, "text"),
+    ("template", str, "text"),
+    ("caption_tagger", str, "text"),
+    ("genre_tagger", str, "text"),
+    ("base_model", (str, type(None)), "text or null"),
+    ("tables_version", str, "text"),
+    ("caption_mode", str, "text"),
+    ("format", int, "a whole number"),
+)
+
+
 @dataclass(frozen=True)
 class CaptionRecipe:
     """How captions are written: the prompt style (and its template), the two taggers, how many
@@ -59,6 +72,12 @@ class CaptionRecipe:
     format: int = RECIPE_FORMAT
 
     def __post_init__(self):
+        for name, kinds, said in _FIELD_TYPES:  # before any comparison a wrong type breaks
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, kinds):
+                raise RecipeError(
+                    f"recipe {name} must be {said}, got {type(value).__name__} {value!r:.60}"
+                )
         if self.style not in STYLES:
             raise RecipeError(f"recipe style {self.style!r} is not one of {sorted(STYLES)}")
         if self.caption_mode not in CAPTION_MODES:
@@ -112,12 +131,18 @@ class CaptionRecipe:
             raise RecipeError(f"{where}: not valid JSON ({e})") from e
         if not isinstance(data, dict):
             raise RecipeError(f"{where}: expected a JSON object, got {type(data).__name__}")
-        if data.get("format", RECIPE_FORMAT) > RECIPE_FORMAT:
+        version = data.get("format", RECIPE_FORMAT)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise RecipeError(
+                f"{where}: recipe format must be a whole number, got "
+                f"{type(version).__name__} {version!r:.60}"
+            )
+        if version > RECIPE_FORMAT:
             raise RecipeError(
                 f"{where}: recipe format {data['format']} is newer than this albumcover reads "
                 f"({RECIPE_FORMAT}); upgrade albumcover"
             )
-        if data.get("format", RECIPE_FORMAT) < 2:
+        if version < 2:
             data.setdefault("genre_patches", None)  # format 1: the genre tagger heard every patch
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)

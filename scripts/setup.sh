@@ -14,9 +14,10 @@ SPACE_TORCH=${SPACE_TORCH:-0}
 MUSICNN_WHEEL=musicnn-0.1.0-py3-none-any.whl
 MUSICNN_SHA256=f38a4890c648c1ddbb141c5d96d2b0a8cfcd36746002d896989f7b88beb65cfa
 
-# Debian packages: packages.txt is what a Space installs; the browser is for the UI tests only.
+# Debian packages: packages.txt is what a Space installs; the browser (UI tests) and tesseract
+# (the lettering's OCR test) are for the test suite only.
 debs=$(grep -v '^\s*#' packages.txt | xargs)
-[ "$DEV" = 1 ] && debs="$debs chromium chromium-driver"
+[ "$DEV" = 1 ] && debs="$debs chromium chromium-driver tesseract-ocr"  # OCR: legibility test
 missing=""
 for d in $debs; do dpkg -s "$d" >/dev/null 2>&1 || missing="$missing $d"; done
 if [ -n "$missing" ]; then

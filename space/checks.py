@@ -46,6 +46,7 @@ from gradio.exceptions import InvalidPathError
 Rule = Callable[[str, Any], Any]  # (field name, the value as sent) -> the value passed on
 
 _SHOWN_CHARS = 80  # of a refused value quoted back
+_URL = re.compile(r"^\s*([a-z][a-z0-9+.-]*://|data:)", re.I)  # a file path that is a URL
 
 
 def refuse(message: str) -> gr.Error:
@@ -144,6 +145,11 @@ def check_file(field: str, value: Any) -> Any:
             f"{field} must be an uploaded file (in gradio_client: handle_file(path)); "
             f"got {show(value)}"
         )
+    if _URL.match(value["path"]):  # gradio would fetch it, on the visitor's behalf
+        raise refuse(
+            f"{field}: a URL is not taken, only an uploaded file (in gradio_client: "
+            f"handle_file(path) of a local file); got {show(value['path'])}"
+        )
     try:  # the check gradio runs next, here with a message instead of a traceback
         FileData.model_validate(value, context={"validate_meta": True})
     except ValueError as e:  # pydantic's ValidationError: a malformed file object
@@ -194,18 +200,20 @@ def rule(component: gr.components.Component, check: Rule) -> gr.components.Compo
     return component
 
 
-def readable_image(component: gr.Image, field: str) -> gr.Image:
-    """Make an upload PIL cannot open a refusal that names ``field``: gradio's preprocessing of
-    an Image opens it and fails there with a bare PIL exception, which clients see as an anonymous
-    error. (The instance's method is wrapped, not subclassed: gradio writes a .pyi beside any
-    module that subclasses a component.) Returns ``component``."""
-    original = component.preprocess
+def uploaded_path(component: gr.Image | gr.File) -> gr.Image | gr.File:
+    """Hand ``component``'s upload to the handler as the path of the file the client sent,
+    undecoded and uncopied (a single-file Image or File). Returns ``component``.
+
+    gradio's own preprocessing does more, and worse, per request: an Image decodes the whole
+    upload and converts it with a plain PIL ``convert`` (a 16-bit greyscale PNG turns white,
+    transparency black, a 30000 x 30000 PNG is decoded before any budget is checked) and saves a
+    new file; a File (gradio 6.31) leaves an empty temp file in the cache root that nothing ever
+    deletes, one per request. The handlers read the path with the library instead (images with
+    :func:`albumcover.images.read_image`, as the CLI does). The instance's method is replaced,
+    not subclassed: gradio writes a .pyi beside any module that subclasses a component."""
 
     def preprocess(payload):
-        try:
-            return original(payload)
-        except (OSError, ValueError, SyntaxError) as e:  # PIL's errors for broken files
-            raise refuse(f"{field}: not a readable image ({e})") from e
+        return None if payload is None else payload.path
 
     component.preprocess = preprocess
     return component

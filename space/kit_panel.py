@@ -18,7 +18,6 @@ import tempfile
 from pathlib import Path
 
 import gradio as gr
-from PIL import Image
 
 from albumcover.ear.audio import AudioError
 from albumcover.kit.bundle import KIT_ITEMS, make_kit, parse_items
@@ -44,22 +43,6 @@ def _items(field: str, value) -> list[str]:
     except ValueError as e:
         raise refuse(f"{rule}; got {checks.show(value)}") from e
     return value
-
-
-def _readable_cover(component: gr.Image) -> gr.Image:
-    """Refuse, naming the field, an upload PIL cannot open, including one so large that PIL
-    refuses it from its header (DecompressionBombError is no OSError)."""
-    checks.readable_image(component, "cover")
-    original = component.preprocess
-
-    def preprocess(payload):
-        try:
-            return original(payload)
-        except Image.DecompressionBombError as e:
-            raise refuse(f"cover: far too large ({e})") from e
-
-    component.preprocess = preprocess
-    return component
 
 
 def _stem(song: str) -> str:
@@ -139,7 +122,8 @@ def build_kit_panel(*, audio, title, artist, release_date, gallery, generated, m
             "\n".join(lines),
         )
 
-    kit = memory.release_after(kit)  # decodes the song and a cover: memory goes back after
+    # decodes the song and a cover: one of the image slots, and memory handed back after
+    kit = memory.release_after(memory.bounded(kit))
 
     with gr.Accordion("Release kit: art-track video, Spotify Canvas, post and story", open=True):
         with gr.Row():
@@ -153,7 +137,7 @@ def build_kit_panel(*, audio, title, artist, release_date, gallery, generated, m
                     sources=["upload"],
                     elem_id="kit-cover",
                 )
-                _readable_cover(kit_cover)
+                checks.uploaded_path(kit_cover)  # read by the one decoder, in the handler
                 date_line = gr.Textbox(
                     label="Date line (post and story)",
                     placeholder="Out 1 May 2026",

@@ -106,3 +106,28 @@ def release_after(fn: Callable) -> Callable:
             _release_when_idle()
 
     return handler
+
+
+# Requests that decode images (the release endpoints, and the page's re-lettering events) run at
+# most IMAGE_SLOTS at a time; the others wait their turn. A cover within the default pixel
+# budget (albumcover.images.MAX_PIXELS, 36 MP) costs at most PEAK_IMAGE_REQUEST_MB while it is
+# decoded, lettered and exported at the largest size (6000 px; benchmarks/bench_release_memory.py
+# measured 1174 MB), so the image work stays under 2.4 GB, beside the models (SD 1.5 in fp32
+# and the taggers: about 5 GB), within a CPU Space's 16 GB.
+IMAGE_SLOTS = 2
+PEAK_IMAGE_REQUEST_MB = 1200
+_image_slots = threading.BoundedSemaphore(IMAGE_SLOTS)
+
+
+def bounded(fn: Callable, slots: threading.Semaphore | None = None) -> Callable:
+    """Wrap a request handler so at most ``slots`` (default: the shared :data:`IMAGE_SLOTS`)
+    such handlers run at once; the others block until one returns or raises. The signature
+    is kept."""
+    slots = _image_slots if slots is None else slots
+
+    @functools.wraps(fn)
+    def handler(*args, **kwargs):
+        with slots:
+            return fn(*args, **kwargs)
+
+    return handler

@@ -21,6 +21,7 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
+from albumcover.images import MAX_PIXELS, ImageError, read_image
 from albumcover.release.check import check_cover
 from albumcover.release.export import (
     DEFAULT_SIZE,
@@ -82,17 +83,17 @@ def _export_size(field: str, value) -> int:
     return int(value)
 
 
-def _open(cover: str | None) -> Image.Image:
+def _open(cover: str | None, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """The chosen cover file through the one decoder (as the CLI's --image and the library read
+    it), within the pixel budget; a refusal names the upload (not the server's path)."""
     if cover is None:
         raise refuse(
             "cover: choose a cover first (Generate, then pick one in the gallery, or upload one)"
         )
     try:
-        with Image.open(cover) as image:
-            image.load()
-            return image.copy()
-    except OSError as e:
-        raise refuse(f"cover: not a readable image ({e})") from e
+        return read_image(cover, max_pixels=max_pixels, name=f"cover {Path(cover).name}")
+    except ImageError as e:
+        raise refuse(str(e)) from e
 
 
 def _details(done) -> dict:
@@ -166,15 +167,36 @@ def _file_stem(title: str) -> str:
     return stem or "cover"
 
 
-def build_release_panel(*, audio, title, artist, gallery, generated, upscaler=None, gpu=None):
+def _served(component: gr.components.Component, path: Path) -> str:
+    """``path`` copied into gradio's cache as ``component``'s file, which the page's
+    ``delete_cache`` sweeps (and deletes at shutdown); the caller deletes its own copy."""
+    return component.move_resource_to_block_cache(path)
+
+
+def build_release_panel(
+    *,
+    audio,
+    title,
+    artist,
+    gallery,
+    generated,
+    upscaler=None,
+    gpu=None,
+    max_pixels: int = MAX_PIXELS,
+):
     """Add the release panel to the open Blocks. ``audio``, ``title``, ``artist``: the page's
     song fields (the song /embed writes into, the lettering's first title and artist);
     ``generated``: the Generate event (its ``.success`` picks the first painting); ``upscaler``: a
     DiffusionUpscaler or None (Lanczos); ``gpu``: ``spaces.GPU``-like, for the export when an
-    upscaler runs on a GPU."""
+    upscaler runs on a GPU; ``max_pixels``: the pixel budget of a cover (and of the cover file
+    /embed takes), read from its header before decoding.
+
+    Nothing is kept per request outside gradio's cache: the export and the song with its cover
+    are written in a temporary folder, copied into the cache (swept by the page's
+    ``delete_cache``) and the folder removed before the handler returns."""
 
     def letter(cover, title, artist, layout="auto", font="auto", color="auto"):
-        image = _open(cover).convert("RGB")
+        image = _open(cover, max_pixels)
         if image.size != (PREVIEW_SIZE, PREVIEW_SIZE) and image.width == image.height:
             image = image.resize((PREVIEW_SIZE, PREVIEW_SIZE), Image.Resampling.LANCZOS)
         try:
@@ -198,13 +220,16 @@ def build_release_panel(*, audio, title, artist, gallery, generated, upscaler=No
         settings = ExportSettings(size=size, format=file_format)
         options = dict(title=title, artist=artist, layout=layout, font=font, color=color)
         try:
-            result = export_cover(_open(cover), settings=settings, upscaler=upscaler, **options)
+            image = _open(cover, max_pixels)
+            result = export_cover(image, settings=settings, upscaler=upscaler, **options)
         except ValueError as e:
             raise refuse(str(e)) from e
-        folder = Path(tempfile.mkdtemp(prefix="albumcover-export-"))
-        target = result.save(folder / f"{_file_stem(title)}{result.suffix}")
+        del image
+        name = f"{_file_stem(title)}{result.suffix}"
         progress(0.8, desc="checking it against the stores' rules")
-        report = check_cover(target, max_bytes=settings.max_bytes, name=target.name)
+        report = check_cover(result.data, max_bytes=settings.max_bytes, name=name)
+        with tempfile.TemporaryDirectory(prefix="albumcover-export-") as folder:
+            served = _served(export_file, result.save(Path(folder) / name))
         lines = [report.summary(), f"upscaler: {result.upscaler}"]
         if result.lettering is not None:
             done = result.lettering
@@ -214,31 +239,37 @@ def build_release_panel(*, audio, title, artist, gallery, generated, upscaler=No
             )
             if done.dropped:
                 lines.append(f"no installed font has {done.dropped!r}: left out")
-        log.info("export %s: %s", target.name, "pass" if report.passed else "fail")
-        return str(target), "\n".join(lines)
+        log.info("export %s: %s", name, "pass" if report.passed else "fail")
+        return served, "\n".join(lines)
 
     def embed(song, cover_file):
         if not song:
             raise refuse("song: upload the song to write the cover into (mp3, flac, m4a, ...)")
         if not cover_file:
             raise refuse("cover_file: press Export first (or send a JPEG/PNG cover file)")
-        source = Path(song)
-        out = Path(tempfile.mkdtemp(prefix="albumcover-song-")) / source.name
-        try:
-            embed_cover(source, cover_file, out)  # a copy: the upload is never modified
-        except SongFileError as e:  # say the upload's name, not the server's temp path
-            raise refuse(str(e).replace(str(source.parent) + "/", "")) from e
-        return str(out)
+        source, cover = Path(song), Path(cover_file)
+        with tempfile.TemporaryDirectory(prefix="albumcover-song-") as folder:
+            out = Path(folder) / source.name
+            try:  # a copy: the upload is never modified
+                embed_cover(source, cover, out, max_pixels=max_pixels)
+            except SongFileError as e:  # say the uploads' names, not the server's temp paths
+                message = str(e).replace(str(source.parent) + "/", "")
+                raise refuse(message.replace(str(cover.parent) + "/", "")) from e
+            return _served(song_file, out)
 
     if gpu is not None and upscaler is not None:
         export = gpu(duration=UPSCALE_GPU_SECONDS)(export)
-    # all three decode images (and /embed a song): freed memory goes back after each request
-    letter, export, embed = map(memory.release_after, (letter, export, embed))
+    # all three decode images (and /embed a song): at most memory.IMAGE_SLOTS run at once, and
+    # freed memory goes back after each request
+    letter, export, embed = (
+        memory.release_after(memory.bounded(fn)) for fn in (letter, export, embed)
+    )
 
     with gr.Accordion("Release: lettering, 3000-px export, the cover in the song", open=True):
         with gr.Row():
             with gr.Column(min_width=240):
-                # the file as uploaded (ICC profile, CMYK...): the export converts it properly
+                # the file as uploaded (ICC profile, 16 bits, CMYK...), undecoded: the handlers
+                # read it with the one decoder, within the pixel budget
                 chosen = gr.Image(
                     type="filepath",
                     label="Cover to release (click one above, or upload)",
@@ -246,7 +277,7 @@ def build_release_panel(*, audio, title, artist, gallery, generated, upscaler=No
                     height=260,
                     elem_id="chosen",
                 )
-                checks.readable_image(chosen, "cover")
+                checks.uploaded_path(chosen)
                 with gr.Row():
                     letter_title = gr.Textbox(label="Title on the cover", elem_id="letter-title")
                     letter_artist = gr.Textbox(label="Artist on the cover", elem_id="letter-artist")
@@ -281,6 +312,7 @@ def build_release_panel(*, audio, title, artist, gallery, generated, upscaler=No
             export_file = gr.File(
                 label="Export (the cover file)", interactive=False, height=90, elem_id="export-file"
             )
+            checks.uploaded_path(export_file)  # /embed's cover file: its path, no temp copy
             song_file = gr.File(
                 label="Song with the cover", interactive=False, height=90, elem_id="song-file"
             )

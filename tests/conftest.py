@@ -73,6 +73,7 @@ SLOW_MODULES = {  # module (path under tests/, no .py): reason
     "train/dataset/test_batching": "songs tagged on every engine, dataset builds",
     "train/dataset/test_shards": "dataset builds with worker processes",
     "cli/test_quiet": "the command line as a process that paints",
+    "release/test_legibility": "tesseract reads back ~100 lettered covers, some 3000 px",
 }
 _PROCESS = "the command line in a fresh Python process (imports torch, loads models)"
 SLOW_TESTS = {  # module: (test name patterns (fnmatch, without parameters), reason)

@@ -199,3 +199,50 @@ def test_the_cli_paints_an_unconditional_model(unconditional, clip_path, tmp_pat
     args += ["--steps", "1", "--size", str(IMAGE_SIZE), "--out", str(tmp_path), "--device", "cpu"]
     assert cli_main(args) == 0, capsys.readouterr().err
     assert (tmp_path / f"{clip_path.stem}-5.png").is_file()
+
+
+WRONG_TYPES = [
+    ("format", "2", "recipe format must be a whole number, got str '2'"),
+    ("format", [2], "recipe format must be a whole number, got list"),
+    ("format", True, "recipe format must be a whole number, got bool"),
+    ("style", ["study"], "recipe style must be text, got list"),
+    ("template", 3, "recipe template must be text, got int"),
+    ("caption_tagger", {"n": 1}, "recipe caption_tagger must be text, got dict"),
+    ("genre_tagger", None, "recipe genre_tagger must be text, got NoneType"),
+    ("base_model", 5, "recipe base_model must be text or null, got int"),
+    ("tables_version", 1.5, "recipe tables_version must be text, got float"),
+    ("caption_mode", ["prompt"], "recipe caption_mode must be text, got list"),
+    ("top", "5", "recipe top must be a whole number >= 1, got '5'"),
+    ("threshold", "0.1", "recipe threshold must be a number in [0, 1], got '0.1'"),
+    ("genre_patches", "all", "recipe genre_patches must be None or a whole number"),
+]
+
+
+@pytest.mark.parametrize("field, value, message", WRONG_TYPES)
+def test_a_recipe_field_of_the_wrong_type_is_refused_in_words(tmp_path, field, value, message):
+    data = json.loads(DEFAULT_RECIPE.to_json())
+    (tmp_path / RECIPE_FILE).write_text(json.dumps({**data, field: value}))
+    with pytest.raises(RecipeError) as refused:
+        read_recipe(tmp_path)
+    assert str(tmp_path / RECIPE_FILE) in str(refused.value) or field != "format"
+    assert message in str(refused.value)
+
+
+def test_the_cli_and_the_app_refuse_a_recipe_of_the_wrong_type_in_one_line(
+    tmp_path, clip_path, capsys
+):
+    data = json.loads(DEFAULT_RECIPE.to_json())
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / RECIPE_FILE).write_text(json.dumps({**data, "format": "2"}))
+    argv = ["cover", str(clip_path), "--model", str(model), "--prompt-only", "--title", "T"]
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err
+    assert "recipe format must be a whole number, got str '2'" in err and "Traceback" not in err
+    (tmp_path / "app").mkdir()
+    with AppServer(tmp_path / "app", ALBUMCOVER_MODEL=str(model)) as server:
+        with pytest.raises(RuntimeError, match="exited") as failed:
+            server.wait()
+    said = str(failed.value)
+    assert "recipe format must be a whole number, got str '2'" in said
+    assert "Traceback" not in said

@@ -9,8 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
+from ..images import MAX_PIXELS, ImageError, describe_budget, read_image
 from ..prompts import SongInfo
 from ..release.check import check_cover
 from ..release.export import (
@@ -60,6 +59,14 @@ def add_release_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--image", default=None, metavar="PICTURE", help="release this picture, paint nothing"
+    )
+    group.add_argument(
+        "--max-megapixels",
+        type=float_in(0.01, 1000),
+        default=MAX_PIXELS / 1e6,
+        metavar="MP",
+        help=f"the pixel budget of --image, read from its header before decoding (default "
+        f"{describe_budget(MAX_PIXELS)})",
     )
     group.add_argument(
         "--upscaler",
@@ -190,16 +197,20 @@ def release(image, path: Path, song, args, album=None) -> int:
     return status
 
 
+def max_pixels(megapixels: float) -> int:
+    """A ``--max-megapixels`` value as the pixel count the decoder takes."""
+    return max(1, round(megapixels * 1e6))
+
+
 def run_release_only(args, songs) -> int:
     """``cover --image PICTURE``: release a picture already made, for every song."""
 
-    try:
-        with Image.open(args.image) as picture:
-            picture.load()
-            image = picture.copy()
-            image.info = dict(picture.info)
-    except (UnidentifiedImageError, OSError) as e:
-        print(f"{PROG} cover: --image {args.image}: not a readable image ({e})", file=sys.stderr)
+    try:  # the one decoder: the same pixels as the app's upload of the same file
+        image = read_image(
+            args.image, max_pixels=max_pixels(args.max_megapixels), name=f"--image {args.image}"
+        )
+    except ImageError as e:
+        print(f"{PROG} cover: {e}", file=sys.stderr)
         return 1
     status = 0
     for path, song, *album in songs:
@@ -222,6 +233,14 @@ def add_check_parser(subparsers) -> argparse.ArgumentParser:
         "--text", default=None, help="the lettering on the covers (default: read from the file)"
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per file")
+    parser.add_argument(
+        "--max-megapixels",
+        type=float_in(0.01, 1000),
+        default=MAX_PIXELS / 1e6,
+        metavar="MP",
+        help=f"a file declaring more is failed from its header, undecoded (default "
+        f"{describe_budget(MAX_PIXELS)})",
+    )
     parser.set_defaults(func=run_check)
     return parser
 
@@ -229,7 +248,12 @@ def add_check_parser(subparsers) -> argparse.ArgumentParser:
 def run_check(args: argparse.Namespace) -> int:
     status = 0
     for cover in args.covers:
-        report = check_cover(cover, text=args.text, max_bytes=round(args.max_mb * 1_000_000))
+        report = check_cover(
+            cover,
+            text=args.text,
+            max_bytes=round(args.max_mb * 1_000_000),
+            max_pixels=max_pixels(args.max_megapixels),
+        )
         print(json.dumps(report.to_dict()) if args.json else report.summary(), flush=True)
         status = status if report.passed else 1
     return status

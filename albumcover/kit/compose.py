@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PIL import Image, ImageEnhance, ImageFilter, UnidentifiedImageError
+from PIL import Image, ImageEnhance, ImageFilter
 
-from ..release.export import to_srgb
+from ..images import ImageError, read_image, to_srgb
 from ..release.lettering import letter_cover
 from .ffmpeg import KitError
 
@@ -46,20 +46,17 @@ def _check_size(width: int, height: int) -> None:
 
 
 def load_cover(path: str | os.PathLike) -> Image.Image:
-    """Open a cover file as square sRGB RGB; its size is checked from the header, before the
-    pixels are decoded, so a huge file costs no memory. Raises :class:`KitError`."""
+    """Open a cover file as square sRGB RGB through the one image decoder
+    (:func:`albumcover.images.read_image`: every image enters the same way), its size checked
+    from the header before the pixels are decoded, so a huge file costs no memory.
+    Raises :class:`KitError` naming the file."""
     path = Path(path)
     try:
-        with Image.open(path) as image:
-            _check_size(*image.size)
-            image.load()
-            return check_cover_image(image.copy())  # the copy keeps the ICC profile (info)
-    except Image.DecompressionBombError as e:  # PIL refuses it from the header
-        raise KitError(
-            f"cover {path.name}: far too large ({e}); at most {MAX_COVER}x{MAX_COVER} pixels"
-        ) from e
-    except (UnidentifiedImageError, OSError) as e:
-        raise KitError(f"cover {path.name}: not a readable image ({e})") from e
+        return check_cover_image(
+            read_image(path, max_pixels=MAX_COVER**2, name=f"cover {path.name}")
+        )
+    except ImageError as e:
+        raise KitError(str(e)) from e
 
 
 def backdrop(cover: Image.Image, size: tuple[int, int]) -> Image.Image:

@@ -8,9 +8,11 @@ Public:
     check        ``check_cover``: what an aggregator would refuse, as failures and warnings
 
 Internal (lettering's parts):
+    text         title and artist normalised once (what is drawn is what is checked)
     typesetting  lines shaped with raqm, wrapped, stacked and aligned
     fonts        the curated typefaces on disk and per-character fallback
-    contrast     WCAG luminance and contrast, the least band opacity that reads
+    contrast     WCAG luminance and contrast, texture, the least band opacity that reads
 
-May import: numpy, PIL, ``albumcover.files``; diffusers only for the optional upscaler.
+May import: numpy, PIL, ``albumcover.files``, ``albumcover.images``; diffusers only for the
+optional upscaler.
 """

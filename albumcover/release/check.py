@@ -18,7 +18,9 @@ from pathlib import Path
 
 from PIL import Image, ImageCms, UnidentifiedImageError
 
+from ..images import MAX_PIXELS, ImageError, check_budget, check_png_complete, over_budget
 from .export import DEFAULT_MAX_BYTES
+from .text import skeleton
 
 MIN_PX = 640
 RECOMMENDED_PX = 3000
@@ -98,10 +100,13 @@ class CheckReport:
 
 
 def check_text(text: str) -> list[Finding]:
-    """Lettering findings: each rule of :data:`TEXT_RULES` that ``text`` breaks."""
+    """Lettering findings: each rule of :data:`TEXT_RULES` that ``text`` breaks, judged on what
+    it looks like (:func:`albumcover.release.text.skeleton`: no invisible characters, fullwidth
+    forms folded), so a zero-width space inside a URL hides nothing."""
     findings = []
+    seen = skeleton(text or "")
     for rule, what, pattern in TEXT_RULES:
-        match = pattern.search(text or "")
+        match = pattern.search(seen)
         if match:
             findings.append(
                 Finding("fail", rule, f"the lettering contains {what}: {match.group(0)!r}")
@@ -157,9 +162,12 @@ def check_cover(
     text: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     name: str | None = None,
+    max_pixels: int = MAX_PIXELS,
 ) -> CheckReport:
     """Check a cover file (path or its bytes). ``text``: the lettering, when known (else what
-    the file's metadata says). Never raises for a bad file: unreadable is a failure."""
+    the file's metadata says). ``max_pixels``: a file whose header declares more is a failure,
+    never decoded (see :mod:`albumcover.images`). Never raises for a bad file: unreadable is a
+    failure."""
     if isinstance(cover, bytes):
         data, name = cover, name or "cover"
     else:
@@ -172,8 +180,18 @@ def check_cover(
             return CheckReport(name, (Finding("fail", "unreadable", f"cannot read it: {why}"),))
     try:
         image = Image.open(io.BytesIO(data))
+        check_budget(image.size, max_pixels, "the image")  # from the header, before decoding
         image.load()
-    except (UnidentifiedImageError, OSError, ValueError) as e:
+        if image.format == "PNG":  # PIL decodes a PNG cut short without a word
+            check_png_complete(data, "the image")
+    except ImageError as e:
+        rule = "too-large" if "budget" in str(e) else "unreadable"
+        reason = Finding("fail", rule, str(e))
+        return CheckReport(name, (reason,), *image.size, image.mode, image.format, len(data))
+    except Image.DecompressionBombError as e:  # raised by Image.open itself
+        reason = Finding("fail", "too-large", str(over_budget(e, max_pixels, "the image")))
+        return CheckReport(name, (reason,), bytes=len(data))
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as e:
         reason = Finding("fail", "unreadable", f"not a readable image: {e}")
         return CheckReport(name, (reason,), bytes=len(data))
     findings: list[Finding] = []

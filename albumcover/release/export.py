@@ -9,16 +9,16 @@ PNG text chunks) so :mod:`albumcover.release.check` can vet it later without OCR
 
 from __future__ import annotations
 
-import functools
 import io
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageCms, ImageFilter, ImageOps, PngImagePlugin
+from PIL import Image, ImageFilter, PngImagePlugin
 
 from ..files import write_atomic
+from ..images import srgb_profile, to_srgb
 from .lettering import LetteredCover, clean_text, letter_cover
 
 log = logging.getLogger(__name__)
@@ -81,36 +81,6 @@ class Export:
         """Write the file atomically (a rerun with the same bytes leaves it untouched)."""
         write_atomic(path, self.data)
         return Path(path)
-
-
-@functools.cache
-def srgb_profile() -> bytes:
-    """An sRGB ICC profile (LittleCMS's built-in one), as embedded in every export."""
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-
-
-def to_srgb(image: Image.Image) -> Image.Image:
-    """``image`` as 8-bit RGB in sRGB: EXIF orientation applied, an embedded ICC profile
-    converted from, alpha flattened onto white, CMYK/grayscale/palette/16-bit converted."""
-    image = ImageOps.exif_transpose(image)
-    icc = image.info.get("icc_profile")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        flat = Image.new("RGB", rgba.size, (255, 255, 255))
-        flat.paste(rgba, mask=rgba.getchannel("A"))
-        image = flat
-    elif image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        image = image.point(lambda v: v / 257).convert("L")
-    if icc and image.mode in ("RGB", "CMYK", "L"):
-        try:
-            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            if "srgb" not in (ImageCms.getProfileDescription(source) or "").lower():
-                return ImageCms.profileToProfile(
-                    image, source, ImageCms.ImageCmsProfile(io.BytesIO(srgb_profile())), 0, "RGB"
-                )
-        except (OSError, ImageCms.PyCMSError) as e:  # a broken profile: keep the numbers
-            log.warning("ignoring an unreadable ICC profile: %s", e)
-    return image.convert("RGB")
 
 
 class LanczosUpscaler:
@@ -283,6 +253,8 @@ def export_cover(
             big, title, artist, layout=layout, font=font, color=color, backing=backing
         )
         big = lettered.image
+        # the metadata says what is drawn (no character a font lacked), so the check judges that
+        title, artist = lettered.title, lettered.artist
     data, quality = _encode(big, settings, title, artist)
     log.info(
         "exported %s %dpx, %.2f MB (quality %s, %s)",

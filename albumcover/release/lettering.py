@@ -12,11 +12,10 @@ character no installed font has is dropped and reported, never drawn as a box.
 from __future__ import annotations
 
 import logging
-import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
-from PIL import Image, ImageColor, ImageDraw
+from PIL import Image, ImageColor, ImageDraw, ImageFilter
 
 from . import fonts
 from .contrast import (
@@ -26,8 +25,10 @@ from .contrast import (
     contrast_ratio,
     relative_luminance,
     sample,
+    texture,
     worst,
 )
+from .text import MAX_CHARS, LetteringError, clean_text  # noqa: F401 (their home until now)
 from .typesetting import (
     Placement,
     box_union,
@@ -43,16 +44,15 @@ log = logging.getLogger(__name__)
 
 LAYOUTS = ("auto", "top", "bottom", "center", "corner", "stacked", "split")
 BACKINGS = ("auto", "band", "outline")
-MAX_CHARS = 200  # per field: longer is a paste accident, and cannot be set legibly on a cover
 MAX_TITLE_LINES = 3
 MAX_ARTIST_LINES = 2
+CALM_TEXTURE = 0.03  # texture() under which art is calm (flat colour, gradients): not blurred
+BUSY_TEXTURE = 0.15  # texture() over which the art behind the text is busy (photographs: <= 0.13)
+BLUR_FRACTION = 0.35  # Gaussian radius of the blur under text on busy art, per title size
+BUSY_BAND = 0.6  # least band opacity over busy art: what the blur leaves is dimmed too
 SAFE_MARGIN = 0.06  # fraction of the side kept clear on each side (distributors ask for 5 %)
 SHRINK = 0.92  # font size step while fitting
 MIN_TITLE = 0.02  # smallest title size, as a fraction of the side
-
-
-class LetteringError(ValueError):
-    """Bad lettering input (names the field and what is allowed), or text that cannot fit."""
 
 
 # layout -> (placements to choose from, largest title size as a fraction of the side,
@@ -98,35 +98,16 @@ class LetteredCover:
     font: str
     color: tuple[int, int, int]
     contrast: float  # the lowest WCAG ratio between the text colour and any sampled pixel behind
-    backing: str  # none | band | outline
+    backing: str  # none | band | blurred band | outline
     title_size: int = 0  # font sizes in pixels
     artist_size: int = 0
     boxes: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
     dropped: str = ""  # characters no installed font has, left out
+    title: str = ""  # the text as drawn: cleaned (albumcover.release.text), dropped ones left out
+    artist: str = ""
 
 
 # --- text checks -------------------------------------------------------------------------------
-
-
-def clean_text(name: str, text) -> str:
-    """``text`` as one NFC line: tabs/newlines become spaces; other control characters, a
-    non-string or more than :data:`MAX_CHARS` characters raise :class:`LetteringError`."""
-    if text is None:
-        return ""
-    if not isinstance(text, str):
-        raise LetteringError(f"{name} must be text, got {type(text).__name__}")
-    text = unicodedata.normalize("NFC", text)
-    for char in text:
-        if unicodedata.category(char) == "Cc" and char not in "\t\n\r":
-            raise LetteringError(
-                f"{name} contains the control character U+{ord(char):04X}; use printable text"
-            )
-    text = " ".join(text.split())
-    if len(text) > MAX_CHARS:
-        raise LetteringError(
-            f"{name} is {len(text):,} characters long; at most {MAX_CHARS} fit on a cover"
-        )
-    return text
 
 
 def parse_color(color) -> tuple[int, int, int] | None:
@@ -287,9 +268,10 @@ def letter_cover(
             f"shorten them or choose another layout ({', '.join(LAYOUTS)})"
         )
     _, name, lines, boxes, tsize, asize = best
-    return _draw(
+    done = _draw(
         base, name, face, lines, boxes, tsize, asize, wanted_color, backing, stroke, dropped
     )
+    return replace(done, title=title, artist=artist)
 
 
 def _fit_split(title, artist, face, stroke, side, region, title_max, ratio, base):
@@ -334,27 +316,45 @@ def _draw(base, name, face, lines, boxes, tsize, asize, wanted, backing, stroke,
         blocks = [box_union(blocks)]
     areas = [_pad(b, pad, width, height) for b in blocks]
     samples = np.concatenate([sample(pixels, a) for a in areas]).astype(np.float64)
+    # Textured art behind the text (noise, foliage, confetti) breaks the letters' shapes
+    # whatever the contrast: where it is busy the text is always banded, and wherever a band
+    # goes over texture the art under it is blurred first (frosted), so what shows through is
+    # calm. Colour, band opacity and contrast are chosen and measured on the backing as drawn.
+    grain = max(texture(pixels, a, tsize) for a in areas) if backing != "outline" else 0.0
+    busy = grain > BUSY_TEXTURE
 
-    if wanted is not None:
-        color = wanted
-    else:
+    def choose(samples):
+        if wanted is not None:
+            return wanted
         scored = [(c, worst(c, samples)) for c in candidates(pixels)]
         tinted = [s for s in scored[:2] if s[1] >= MIN_CONTRAST + 0.05]
-        color = max(tinted or scored, key=lambda s: s[1])[0]
+        return max(tinted or scored, key=lambda s: s[1])[0]
+
+    color = choose(samples)
     contrast = worst(color, samples)
+    banded = backing == "band" or (backing == "auto" and (busy or contrast < MIN_CONTRAST + 0.05))
+    frosted = banded and grain > CALM_TEXTURE
+    if frosted:
+        radius = max(2.0, tsize * BLUR_FRACTION)
+        base = base.copy()
+        for area in areas:
+            base.paste(base.crop(area).filter(ImageFilter.GaussianBlur(radius)), area[:2])
+        samples = np.concatenate([sample(np.asarray(base), a) for a in areas]).astype(np.float64)
+        color = choose(samples)
+        contrast = worst(color, samples)
     opposite = (16, 16, 16) if relative_luminance(color) > 0.18 else (255, 255, 255)
 
     out = base.copy()
     used = "none"
-    if backing == "band" or (backing == "auto" and contrast < MIN_CONTRAST + 0.05):
-        alpha = band_alpha(color, opposite, samples)
+    if banded:
+        alpha = band_alpha(color, opposite, samples, least=BUSY_BAND if frosted else 0.3)
         for area in areas:
             crop = out.crop(area)
             solid = Image.new("RGB", crop.size, opposite)
             out.paste(Image.blend(crop, solid, alpha), area[:2])
-        banded = np.asarray(out)
-        contrast = worst(color, np.concatenate([sample(banded, a) for a in areas]))
-        used = "band"
+        drawn = np.asarray(out)
+        contrast = worst(color, np.concatenate([sample(drawn, a) for a in areas]))
+        used = "blurred band" if frosted else "band"
     elif backing == "outline":
         contrast = float(contrast_ratio(np.asarray(color), np.asarray(opposite)))
         used = "outline"

@@ -10,5 +10,6 @@ Internal:
     id3frames  ID3 frames mutagen cannot decode, found so an embed never drops them
     riffinfo   a WAV's RIFF LIST/INFO tags, which mutagen does not read
 
-May import: mutagen, PIL, ``albumcover.files`` and ``albumcover.prompts`` (genre -> category).
+May import: mutagen, PIL, ``albumcover.files``, ``albumcover.images`` (the pixel budget) and
+``albumcover.prompts`` (genre -> category).
 """

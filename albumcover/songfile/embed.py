@@ -21,6 +21,7 @@ from mutagen.mp4 import MP4Cover
 from PIL import Image, UnidentifiedImageError
 
 from ..files import atomic_path
+from ..images import MAX_PIXELS, ImageError, check_budget, check_png_complete, over_budget
 from .id3frames import undecodable_frames
 from .tags import _KINDS, FRONT_COVER, SUPPORTED, SongFileError, _open, read_front_cover
 
@@ -42,9 +43,9 @@ class _Cover:
     colors: int  # palette entries, 0 when not indexed
 
 
-def _read_cover(cover: Path) -> _Cover:
+def _read_cover(cover: Path, max_pixels: int = MAX_PIXELS) -> _Cover:
     """The cover file's bytes and picture facts; SongFileError unless it is a readable
-    JPEG or PNG of at most MAX_COVER_BYTES."""
+    JPEG or PNG of at most MAX_COVER_BYTES and ``max_pixels`` (checked before decoding)."""
 
     try:
         size = cover.stat().st_size
@@ -65,6 +66,14 @@ def _read_cover(cover: Path) -> _Cover:
                     f"cover {cover} is {kind or 'an unknown format'}, not JPEG or PNG"
                 )
             width, height, mode = image.width, image.height, image.mode
+            check_budget((width, height), max_pixels, f"cover {cover}")
+            if kind == "PNG":  # PIL decodes a PNG cut short without a word
+                try:
+                    check_png_complete(data, "PNG")
+                except ImageError as e:
+                    raise SongFileError(
+                        f"cover {cover} is not a readable JPEG or PNG image: {e}"
+                    ) from e
             bands = len(image.getbands())
             if kind == "JPEG":
                 # libjpeg's 1/8-scale decode still reads every entropy-coded byte (a truncated
@@ -83,12 +92,16 @@ def _read_cover(cover: Path) -> _Cover:
             )
     except SongFileError:
         raise
+    except ImageError as e:
+        raise SongFileError(str(e)) from e
+    except Image.DecompressionBombError as e:  # raised by Image.open itself
+        raise SongFileError(str(over_budget(e, max_pixels, f"cover {cover}"))) from e
     except (
         UnidentifiedImageError,
         OSError,
         SyntaxError,
         ValueError,
-        Image.DecompressionBombError,
+        EOFError,
     ) as e:
         raise SongFileError(f"cover {cover} is not a readable JPEG or PNG image: {e}") from e
 
@@ -107,13 +120,21 @@ def _read_only(path: Path) -> bool:
     return not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(path, os.W_OK)
 
 
-def embed_cover(song: str | os.PathLike, cover: str | os.PathLike, out: str | os.PathLike) -> Path:
+def embed_cover(
+    song: str | os.PathLike,
+    cover: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    max_pixels: int = MAX_PIXELS,
+) -> Path:
     """Write a copy of ``song`` at ``out`` with ``cover`` (a JPEG or PNG file) as its front cover.
 
     The audio data is copied byte for byte; every other tag and picture is kept; an existing
     front cover is replaced. ``out`` equal to ``song`` (the same file) tags it in place, still
     atomically: a copy beside it is tagged, then replaces it (keeping its permissions).
     Otherwise ``song`` is only read. ``out`` must keep an extension of the song's container.
+    ``max_pixels``: the cover's pixel budget, read from its header before it is decoded (see
+    :mod:`albumcover.images`).
 
     Returns:
         ``out`` as a Path.
@@ -144,7 +165,7 @@ def embed_cover(song: str | os.PathLike, cover: str | os.PathLike, out: str | os
             f"{', '.join(lost)}: their text is not valid in the encoding they declare "
             "(re-save the tags with a tagger first)"
         )
-    picture = _read_cover(cover)
+    picture = _read_cover(cover, max_pixels)
     in_place = _same_file(song, out)
     if not in_place:
         suffix = out.suffix.lower()

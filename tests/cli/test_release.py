@@ -9,8 +9,10 @@ import pytest
 from PIL import Image
 
 from albumcover.cli.main import main
+from albumcover.images import read_image
 from albumcover.release.check import check_cover
 from albumcover.songfile.tags import read_front_cover, read_song_tags
+from tests import hostile_images as hostile
 from tests.covers_art import art
 from tests.tiny_models import save_tiny_sd
 
@@ -214,3 +216,41 @@ def test_album_painted_once_and_embedded(album, tmp_path, capsys):
     ]
     cover = (tmp_path / "out" / "Night Drives.jpg").read_bytes()
     assert all(read_front_cover(tmp_path / "out" / n) == cover for n in names[:3])
+
+
+def test_image_over_the_budget_or_broken_is_one_line_naming_it(album, tmp_path, capsys):
+    song = album / "01 Intro.mp3"
+    bomb = hostile.png_declaring(tmp_path / "bomb.png", 30000, 30000)
+    argv = ["cover", str(song), "--out", str(tmp_path / "out"), "--image"]
+    assert main([*argv, str(bomb)]) == 1
+    err = capsys.readouterr().err
+    assert f"--image {bomb} declares 900.0 megapixels, over the budget of 36 megapixels" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    big = hostile.transparent(tmp_path / "big.png", 700)  # 0.49 MP
+    assert main([*argv, str(big), "--max-megapixels", "0.4"]) == 1
+    assert "over the budget of 0.4 megapixels" in capsys.readouterr().err
+    assert main([*argv, str(hostile.truncated_png(tmp_path / "cut.png"))]) == 1
+    err = capsys.readouterr().err
+    assert "cut.png: not a readable image (the PNG ends early: truncated)" in err
+    assert not list((tmp_path / "out").glob("*.jpg"))
+
+
+def test_check_fails_a_bomb_from_its_header(tmp_path, capsys):
+    bomb = hostile.png_declaring(tmp_path / "bomb.png", 30000, 30000)
+    big = hostile.png_declaring(tmp_path / "big.png", 7000, 7000)
+    assert main(["check", str(bomb), str(big)]) == 1
+    out = capsys.readouterr().out
+    assert "bomb.png: FAIL" in out and "declares 900.0 megapixels" in out
+    assert "big.png: FAIL (PNG 7000x7000" in out and "over the budget of 36 megapixels" in out
+    assert main(["check", str(big), "--max-megapixels", "50"]) == 1  # now decoded: truncated
+    assert "not a readable image" in capsys.readouterr().out
+
+
+def test_tricky_files_are_released_as_the_library_decodes_them(album, tmp_path, capsys):
+    song = album / "01 Intro.mp3"
+    for name, path in hostile.write_tricky(tmp_path / "in").items():
+        out = tmp_path / name.replace(" ", "-")
+        argv = ["cover", str(song), "--image", str(path), "--export-size", "640"]
+        assert main([*argv, "--format", "png", "--out", str(out)]) == 0, capsys.readouterr()
+        with Image.open(out / "01 Intro.png") as exported:
+            assert exported.tobytes() == read_image(path).tobytes(), name

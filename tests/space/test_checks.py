@@ -221,6 +221,10 @@ def test_letter_refuses_each_bad_value_by_name(client, painting, field, value, m
 
 
 SIZE_RULE = "size must be a whole number of pixels in [640, 6000]"
+URL_FILE = (
+    '{"path": "https://example.com/c.png", "url": "https://example.com/c.png", '
+    '"meta": {"_type": "gradio.FileData"}}'
+)
 
 
 @pytest.mark.parametrize(
@@ -294,6 +298,29 @@ def test_embed_refuses_each_bad_value_by_name(
             "export",
             '{"data": [null, "T", "A", "auto", "auto", "auto", Infinity, "jpeg"]}',
             SIZE_RULE + "; got inf",
+        ),
+        (
+            "letter",
+            '{"data": ["cover.png", "T", "A", "auto", "auto", "auto"]}',
+            r"cover must be an uploaded file (in gradio_client: handle_file(path)); got \"cover",
+        ),
+        (
+            "export",
+            '{"data": [' + URL_FILE + ', "T", "A", "auto", "auto", "auto", 640, "png"]}',
+            r"cover: a URL is not taken, only an uploaded file (in gradio_client: "
+            r"handle_file(path) of a local file); got \"https://example.com/c.png\"",
+        ),
+        (
+            "letter",
+            '{"data": [' + URL_FILE.replace("example.com", "127.0.0.1:9") + ', "T", "A", '
+            '"auto", "auto", "auto"]}',
+            "cover: a URL is not taken",
+        ),
+        ("embed", '{"data": [null, ' + URL_FILE + "]}", "Export (cover_file): a URL is not"),
+        (
+            "embed",
+            '{"data": [' + URL_FILE.replace("https://example.com", "data:,") + ", null]}",
+            "song: a URL is not taken",
         ),
     ],
 )

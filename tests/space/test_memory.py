@@ -47,3 +47,37 @@ def test_the_idle_release_collects_cyclic_garbage_first():
         assert gone() is None
     finally:
         gc.enable()
+
+
+def test_bounded_handlers_run_at_most_their_slots_at_once():
+    import threading
+
+    slots = threading.BoundedSemaphore(2)
+    inside, most, lock = [], [0], threading.Lock()
+    release = threading.Event()
+    two_in = threading.Event()
+
+    def export(cover, size=3000):
+        with lock:
+            inside.append(cover)
+            most[0] = max(most[0], len(inside))
+            if len(inside) == 2:
+                two_in.set()
+        release.wait(30)
+        with lock:
+            inside.remove(cover)
+        return cover
+
+    wrapped = memory.bounded(export, slots)
+    assert inspect.signature(wrapped) == inspect.signature(export)
+    workers = [threading.Thread(target=wrapped, args=(i,)) for i in range(5)]
+    for w in workers:
+        w.start()
+    assert two_in.wait(30)
+    with lock:
+        assert len(inside) == 2  # the other three wait for a slot
+    release.set()
+    for w in workers:
+        w.join(30)
+    assert most[0] == 2 and not inside
+    assert memory.IMAGE_SLOTS * memory.PEAK_IMAGE_REQUEST_MB < 16_000 - 5_000

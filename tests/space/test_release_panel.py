@@ -11,9 +11,12 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+from albumcover.cli.main import main
+from albumcover.images import read_image
 from albumcover.release.check import check_cover
 from albumcover.songfile.tags import read_front_cover
 from space.models import load_upscaler
+from tests import hostile_images as hostile
 from tests.app_server import AppServer
 from tests.tiny_models import IMAGE_SIZE, save_tiny_sd
 
@@ -143,7 +146,7 @@ def test_bad_covers_and_songs_then_still_serves(client, painting, tmp_path):
         client.predict(handle_file(tiny), "T", "A", api_name="/export")
     fake = tmp_path / "fake.png"
     fake.write_text("not a picture")
-    with pytest.raises(AppError, match="cover: not a readable image"):
+    with pytest.raises(AppError, match="cover fake.png: not a readable image"):
         client.predict(handle_file(fake), "T", "A", api_name="/letter")
     words = tmp_path / "notes.mp3"
     words.write_text("not audio\n" * 100)
@@ -187,3 +190,95 @@ def test_configured_upscaler_without_a_gpu_falls_back_to_lanczos(caplog):
     with caplog.at_level("WARNING", logger="albumcover.app"):
         assert load_upscaler("stabilityai/stable-diffusion-x4-upscaler", has_gpu=False) is None
     assert "needs a GPU; none here, exports use Lanczos" in caplog.text
+
+
+@pytest.fixture(scope="module")
+def tricky(tmp_path_factory):
+    return hostile.write_tricky(tmp_path_factory.mktemp("tricky"))
+
+
+def test_the_app_the_cli_and_the_library_see_the_same_pixels(client, tricky, song, tmp_path):
+    """Each file whose pixels depend on the decoder (16-bit, alpha, palette, CMYK, ICC, EXIF),
+    exported unlettered at its own size as PNG: the app's upload, the CLI's --image and the
+    library's read_image give the same bytes."""
+    for name, path in tricky.items():
+        exported, report = client.predict(
+            handle_file(path), "", "", "auto", "auto", "auto", 640, "png", api_name="/export"
+        )
+        with Image.open(exported) as image:
+            app = image.tobytes()
+        out = tmp_path / name.replace(" ", "-")
+        argv = ["cover", str(song), "--image", str(path), "--export-size", "640", "--format"]
+        assert main([*argv, "png", "--out", str(out)]) == 0
+        with Image.open(out / f"{song.stem}.png") as image:
+            cli = image.tobytes()
+        library = read_image(path).tobytes()
+        assert app == cli == library, name
+    grey = np.asarray(read_image(tricky["16-bit grey"]))
+    assert grey.std() > 40  # a gradient, not the blank square a plain convert makes
+
+
+def test_a_cover_over_the_budget_is_refused_by_name_and_the_next_served(client, tmp_path):
+    bomb = hostile.png_declaring(tmp_path / "bomb.png", 30000, 30000)
+    big = hostile.png_declaring(tmp_path / "big.png", 7000, 7000)
+    for api in ("/letter", "/export"):
+        with pytest.raises(AppError) as refused:
+            client.predict(handle_file(bomb), "T", "A", api_name=api)
+        said = str(refused.value)
+        assert "cover bomb.png declares 900.0 megapixels" in said
+        assert "over the budget of 36 megapixels" in said and str(tmp_path) not in said
+        with pytest.raises(AppError, match=r"cover big.png is 7000 x 7000 pixels .* budget of 36"):
+            client.predict(handle_file(big), "T", "A", api_name=api)
+    with pytest.raises(AppError, match=r"cover cut.png: not a readable image \(the PNG ends"):
+        client.predict(
+            handle_file(hostile.truncated_png(tmp_path / "cut.png")), "T", "A", api_name="/letter"
+        )
+    cover_file = hostile.png_declaring(tmp_path / "cover.png", 30000, 30000)
+    with pytest.raises(AppError, match="cover cover.png declares 900.0 megapixels, over the bu"):
+        client.predict(handle_file(song_for(tmp_path)), handle_file(cover_file), api_name="/embed")
+    _, details = client.predict(
+        handle_file(tricky_small(tmp_path)), "Still", "Here", api_name="/letter"
+    )
+    assert details["contrast"] >= 4.5
+
+
+def song_for(tmp_path):
+    path = tmp_path / "song.wav"
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "sine=d=1", str(path)],
+        check=True,
+    )
+    return path
+
+
+def tricky_small(tmp_path):
+    return hostile.transparent(tmp_path / "ok.png", 256)
+
+
+@pytest.mark.parametrize(
+    "title, drawn",
+    [
+        ("visit nightdrive\u200b.com", "visit nightdrive.com"),  # zero-width space
+        ("www\u2060.nightdrive\u00ad.com", "www.nightdrive.com"),  # word joiner, soft hyphen
+        ("\u202ewww.nightdrive.com\u202c", "www.nightdrive.com"),  # a right-to-left override
+    ],
+)
+def test_invisible_characters_neither_reach_the_cover_nor_fool_the_check(
+    client, painting, title, drawn
+):
+    exported, report = client.predict(
+        handle_file(painting), title, "Ana", size=640, api_name="/export"
+    )
+    assert "FAIL" in report and "the lettering contains a URL" in report
+    with Image.open(exported) as image:
+        assert image.info["comment"].decode() == f"Title: {drawn}\nArtist: Ana"
+    _, details = client.predict(handle_file(painting), title, "Ana", api_name="/letter")
+    plain = client.predict(handle_file(painting), drawn, "Ana", api_name="/letter")[1]
+    assert details == plain  # drawn the same as the visible text
+
+
+@pytest.mark.parametrize("value", [["Night", "Drive"], {"t": "Night"}, 12, None])
+def test_a_title_that_is_not_text_is_refused_at_the_api(client, painting, value):
+    for api in ("/letter", "/export"):
+        with pytest.raises(AppError, match="title must be text; got"):
+            client.predict(handle_file(painting), value, "Ana", api_name=api)

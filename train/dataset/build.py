@@ -30,7 +30,7 @@ from albumcover.recipe import (
 
 from .batching import default_batch_tracks, tag_in_batches, track_requests
 from .captions import _cache_answers, _describe, _Taggers, caption_recipe
-from .covers import _assign_covers, _png_renderer
+from .covers import MIN_COVER_PX, _assign_covers, _png_renderer
 from .files import _row, _split_covers, _write_card, _write_dataset
 from .shards import check_shard_args, fingerprint, shard_of, write_shard
 from .summary import BAD_AUDIO, NO_TAGS, SPLITS, BuildSummary, Skipped
@@ -67,6 +67,7 @@ def build_dataset(
     num_shards: int = 1,
     shard_index: int = 0,
     batch_tracks: int | None = None,
+    min_cover_px: int = MIN_COVER_PX,
 ) -> BuildSummary:
     """Tag, caption and write every usable track of a music folder or manifest.
 
@@ -92,6 +93,9 @@ def build_dataset(
             ``num_shards`` into a shard folder, merged later (:mod:`.shards`).
         batch_tracks: tracks whose patches each tagger hears in one call (:mod:`.batching`;
             None: 16 when the taggers run on CUDA, else 1). Same output.
+        min_cover_px: covers under this many pixels on their short side are skipped (reason
+            "tiny cover"); lower it to take them (those under
+            :data:`~train.dataset.covers.MIN_COVER_PX` are still noted in the summary).
 
     Returns:
         A :class:`BuildSummary`. Nothing is written when no track is usable.
@@ -121,7 +125,7 @@ def build_dataset(
         summary.shard = f"{shard_index} of {num_shards}"
         tracks = [t for t in tracks if shard_of(t.album_key, num_shards) == shard_index]
     summary.tag_notes += [(t.source, note) for t in tracks for note in t.tags.notes]
-    covers = _assign_covers(tracks, output_dir, resolution, summary)
+    covers = _assign_covers(tracks, output_dir, resolution, summary, min_cover_px)
 
     taggers = _Taggers(model, genre_model, device, tagger, genre_tagger, genre_patches)
     if batch_tracks is None:

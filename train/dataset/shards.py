@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from albumcover.files import write_atomic
+from albumcover.images import ImageError, read_image
 
 from .captions import caption_recipe
 from .files import _split_covers, _write_card, _write_dataset
@@ -151,9 +152,20 @@ def read_shard(folder: str | Path) -> Shard:
         if isinstance(e, ShardError):
             raise
         raise ShardError(f"{path}: unreadable shard manifest ({e})") from e
+    side = shard.options.get("resolution")
     for name in sorted({row["file_name"] for row in shard.rows}):
-        if not (folder / COVERS_DIR / name).is_file():
+        cover = folder / COVERS_DIR / name
+        if not cover.is_file():
             raise ShardError(f"{folder}: {COVERS_DIR}/{name} is missing; rebuild this shard")
+        try:  # every image the merge takes in is decoded whole: a truncated PNG stops it here
+            size = read_image(cover, name=str(cover)).size
+        except ImageError as e:
+            raise ShardError(f"{e}; rebuild this shard") from e
+        if side is not None and size != (side, side):
+            raise ShardError(
+                f"{cover} is {size[0]} x {size[1]} pixels, not the build's {side} x {side}; "
+                "rebuild this shard"
+            )
     return shard
 
 

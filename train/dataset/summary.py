@@ -14,6 +14,7 @@ SPLITS = ("train", "validation")
 # Skip reasons, as the closing summary groups them.
 NO_COVER = "no cover"
 BAD_COVER = "unreadable cover"
+TINY_COVER = "tiny cover"
 BAD_AUDIO = "unreadable audio"
 NO_TAGS = "no tags"
 BAD_ROW = "bad manifest row"
@@ -39,6 +40,8 @@ class BuildSummary:
     skipped: list[Skipped] = field(default_factory=list)
     # (source, note): tag text repaired or dropped before captioning (albumcover.songfile.tagtext)
     tag_notes: list[tuple[str, str]] = field(default_factory=list)
+    # (source, note): covers taken although under train.dataset.covers.MIN_COVER_PX (asked for)
+    cover_notes: list[tuple[str, str]] = field(default_factory=list)
     shard: str = ""  # "i of K" for one shard of a --num_shards build (its rows are not split)
     unsplit: int = 0  # a shard's rows, split when the shards are merged (train.dataset.shards)
 
@@ -66,4 +69,7 @@ class BuildSummary:
         if self.tag_notes:
             lines.append(f"Tag text repaired or dropped ({len(self.tag_notes)}):")
             lines += [f"  {source}: {note}" for source, note in sorted(self.tag_notes)]
+        if self.cover_notes:
+            lines.append(f"Tiny covers taken ({len(self.cover_notes)}):")
+            lines += [f"  {source}: {note}" for source, note in sorted(self.cover_notes)]
         return "\n".join(lines)
