@@ -37,6 +37,7 @@ from albumcover.recipe import (
 )
 
 from .dataset.build import GENRE_MODELS, build_dataset
+from .dataset.covers import MIN_COVER_PX
 from .dataset.library import LibraryError
 from .dataset.shards import merge_main
 from .push import PushError, add_hub_arguments, check_hub_args, push_folder
@@ -141,6 +142,14 @@ def parse_args(input_args: Sequence[str] | None = None) -> argparse.Namespace:
         help="build only this shard (0 .. num_shards - 1) into --output_dir; join the shards "
         "with `python -m train.build_dataset merge`",
     )
+    parser.add_argument(
+        "--min_cover_px",
+        type=int_in(1, 100_000),
+        default=MIN_COVER_PX,
+        metavar="PX",
+        help=f"covers under this many pixels on their short side are skipped (default "
+        f"{MIN_COVER_PX}; lower it to take thumbnails, still noted in the summary)",
+    )
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
     add_hub_arguments(parser)  # --push_to_hub --hub_model_id user/name [--hub_private_repo]
     args = parser.parse_args(input_args)
@@ -244,6 +253,7 @@ def main(args: argparse.Namespace) -> int:
             batch_tracks=args.batch_tracks,
             num_shards=args.num_shards,
             shard_index=args.shard_index or 0,
+            min_cover_px=args.min_cover_px,
         )
     except LibraryError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -100,3 +100,19 @@ def test_merge_decodes_every_cover_it_takes(tmp_path, library, taggers, capsys):
     victim.write_bytes(png(Image.new("RGB", (32, 32))))  # whole, but not the build's size
     assert merge_main(["--output_dir", str(out), *map(str, shards)]) == 1
     assert "32 x 32 pixels, not the build's 64 x 64" in capsys.readouterr().err
+
+
+def test_the_command_takes_tiny_covers_when_asked(tmp_path, library, capsys):
+    from train.build_dataset import main, parse_args
+
+    for bad in ("0", "-3", "many"):
+        with pytest.raises(SystemExit) as exit_info:
+            parse_args(["--audio_dir", str(library), "--output_dir", "x", "--min_cover_px", bad])
+        assert exit_info.value.code == 2
+        assert "--min_cover_px" in capsys.readouterr().err
+    out = tmp_path / "d"
+    args = ["--audio_dir", str(library), "--output_dir", str(out), "--resolution", "64"]
+    flags = [*args, "--validation_split", "0", "--min_cover_px", "1", "--no_progress"]
+    assert main(parse_args(flags)) == 0
+    assert len(images(out)) == 2
+    assert "Tiny covers taken (1):" in capsys.readouterr().out
