@@ -85,7 +85,7 @@ def test_empty_text_is_just_the_cover():
 def test_cover_files_are_checked_before_decoding(tmp_path):
     huge = tmp_path / "huge.png"
     Image.new("L", (9000, 9000)).save(huge, optimize=False)
-    with pytest.raises(KitError, match="huge.png is 9000 x 9000 pixels .*over the budget of 36 megapixels"):
+    with pytest.raises(KitError, match="huge.png is 9000 x 9000 pixels .*over the budget of 36"):
         load_cover(huge)
     bomb = tmp_path / "bomb.png"
     Image.new("1", (20000, 20000)).save(bomb)
