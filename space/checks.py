@@ -1,5 +1,5 @@
-"""The one way the page checks what clients send, for every event it serves: the five named
-endpoints (/analyze, /generate, /letter, /export, /embed) and the page's own helper events.
+"""The one way the page checks what clients send, for every event it serves: the six named
+endpoints (/analyze, /generate, /letter, /export, /embed, /kit) and the page's own helper events.
 
 Each input component has a rule, ``rule(field, payload) -> value``, run on the value as the client
 sent it, before gradio touches it: it returns the value to pass on, or raises :func:`refuse` with
