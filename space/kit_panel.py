@@ -125,7 +125,8 @@ def build_kit_panel(*, audio, title, artist, release_date, gallery, generated, m
     # decodes the song and a cover: one of the image slots, and memory handed back after
     kit = memory.release_after(memory.bounded(kit))
 
-    with gr.Accordion("Release kit: art-track video, Spotify Canvas, post and story", open=True):
+    # folded: the step after the release, and its empty previews would double the page's length
+    with gr.Accordion("Release kit: art-track video, Spotify Canvas, post and story", open=False):
         with gr.Row():
             with gr.Column():
                 # the file as uploaded (image_mode None): the kit checks its size from the

@@ -207,6 +207,7 @@ def test_the_panel_in_a_browser(page, server, media, tmp_path):
 
     app, _ = server
     page.goto(app.url)
+    page.get_by_text("Release kit: art-track video").click()  # folded until asked for
     page.locator("#song input[type=file]").set_input_files(str(media["song"]))
     page.locator("#kit-cover input[type=file]").set_input_files(str(media["cover"]))
     page.locator("#kit-items").get_by_label("Art-track video (YouTube)").uncheck()
