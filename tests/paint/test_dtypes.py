@@ -94,3 +94,19 @@ def test_emulated_bf16_is_refused(models, monkeypatch):
         CoverGenerator.from_pretrained(models["sd"], device="cpu", dtype="half-ish")
     # and without bf16 the default is float32
     assert CoverGenerator.from_pretrained(models["sd"], device="cpu").dtype == torch.float32
+
+
+def test_cpu_convolutions_run_channels_last(models):
+    generator = CoverGenerator.from_pretrained(models["sd"], device="cpu", dtype="float32")
+    for module in (generator.pipeline.unet, generator.pipeline.vae):
+        convs = [m for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
+        assert convs and all(
+            c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs
+        )
+    # the same painting as the plain layout, up to float rounding
+    plain = CoverGenerator.from_pretrained(models["sd"], device="cpu", dtype="float32")
+    for module in (plain.pipeline.unet, plain.pipeline.vae):
+        module.to(memory_format=torch.contiguous_format)
+    settings = GenerationSettings(steps=2, width=64, height=64, seed=5)
+    a, b = (np.asarray(g.generate(PROMPT, settings)[0].image, np.int16) for g in (generator, plain))
+    assert np.abs(a - b).max() <= 2
