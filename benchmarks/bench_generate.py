@@ -87,6 +87,10 @@ def parse_args(argv=None):
     args.size = args.size or ((1024 if args.sdxl else 512) if args.full else 64)
     if args.sdxl and not args.fast:
         p.error("--sdxl times the fast path against the default: add --fast")
+    if (args.stages or args.cli or args.dtypes) and not args.fast:
+        p.error("--stages, --cli and --dtypes go with --fast")
+    if args.sdxl and (args.stages or args.cli):
+        p.error("--stages and --cli time the CPU default, SD 1.5: leave out --sdxl")
     if args.runs < 1 or args.steps < 1 or args.size < 64 or args.size % 8:
         p.error("--runs and --steps must be >= 1, --size a multiple of 8 >= 64")
     return args
@@ -250,15 +254,21 @@ def unet_pass(gen, size: int, sync, runs: int = 2) -> float:
     channels = pipe.unet.config.in_channels
     latents = torch.randn(1, channels, size // 8, size // 8, dtype=dtype, device=pipe.device)
     with torch.no_grad():
-        text, _ = pipe.encode_prompt(PROMPT, pipe.device, 1, False)
-        extra = {}
+        encoded = pipe.encode_prompt(
+            PROMPT,
+            device=pipe.device,
+            num_images_per_prompt=1,
+            do_classifier_free_guidance=False,
+        )
+        text, extra = encoded[0], {}
         if gen.family.name == "sdxl":  # SDXL's pooled text and size ids
-            _, _, pooled, _ = pipe.encode_prompt(PROMPT, device=pipe.device)
             ids = torch.tensor([[size, size, 0, 0, size, size]], dtype=dtype, device=pipe.device)
-            extra["added_cond_kwargs"] = {"text_embeds": pooled, "time_ids": ids}
+            extra["added_cond_kwargs"] = {"text_embeds": encoded[2], "time_ids": ids}
+
+        timestep = torch.tensor([999], device=pipe.device)
 
         def once():
-            pipe.unet(latents, torch.tensor([999]), text, return_dict=False, **extra)
+            pipe.unet(latents, timestep, text, return_dict=False, **extra)
 
         once()
         return min(run_timed(once, sync)[0] for _ in range(runs))
@@ -414,7 +424,17 @@ def report_fast(folder: Path, device: str, dtypes: list, model: str, args, sync)
     if args.cli:
         seconds = time_cli(folder, args)
         print(f"\nfresh `albumcover cover` (imports, load, tagging, one cover): {seconds:.1f} s")
-    print(f"\n{describe_device(device)}")
+    attention = sorted({type(p).__name__ for p in _attention_processors(folder, device)})
+    print(f"\n{describe_device(device)}; attention: {', '.join(attention)}")
+
+
+def _attention_processors(folder: Path, device: str) -> list:
+    """The UNet's attention processors (AttnProcessor2_0: torch's scaled_dot_product_attention,
+    which picks flash / memory-efficient kernels on a GPU)."""
+    from diffusers import UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_pretrained(folder / "unet")
+    return list(unet.attn_processors.values())
 
 
 def describe_device(device: str) -> str:
