@@ -75,6 +75,11 @@ def parse_args(argv=None):
     )
     p.add_argument("--stages", action="store_true", help="with --fast: the CPU default's stages")
     p.add_argument("--cli", action="store_true", help="with --fast: a fresh albumcover cover")
+    p.add_argument(
+        "--targets",
+        action="store_true",
+        help="with --fast: only issue 19's targets, in interleaved rounds (--runs of them)",
+    )
     p.add_argument("--steps", type=int, default=None, help="default: 25 with --full, else 10")
     p.add_argument("--size", type=int, default=None, help="default: 512 with --full, else 64")
     p.add_argument("--runs", type=int, default=5, help="timed runs per figure (median)")
@@ -87,7 +92,7 @@ def parse_args(argv=None):
     args.size = args.size or ((1024 if args.sdxl else 512) if args.full else 64)
     if args.sdxl and not args.fast:
         p.error("--sdxl times the fast path against the default: add --fast")
-    if (args.stages or args.cli or args.dtypes) and not args.fast:
+    if (args.stages or args.cli or args.dtypes or args.targets) and not args.fast:
         p.error("--stages, --cli and --dtypes go with --fast")
     if args.sdxl and (args.stages or args.cli):
         p.error("--stages and --cli time the CPU default, SD 1.5: leave out --sdxl")
@@ -245,8 +250,8 @@ def _few_step_paths(folder: Path) -> list:
     ]
 
 
-def unet_pass(gen, size: int, sync, runs: int = 2) -> float:
-    """Seconds of one UNet evaluation (batch 1, no guidance), best of ``runs`` after a warm-up."""
+def unet_caller(gen, size: int):
+    """A function running one UNet evaluation of ``gen`` (batch 1, no guidance, 999)."""
     import torch
 
     pipe = gen.pipeline
@@ -260,18 +265,24 @@ def unet_pass(gen, size: int, sync, runs: int = 2) -> float:
             num_images_per_prompt=1,
             do_classifier_free_guidance=False,
         )
-        text, extra = encoded[0], {}
-        if gen.family.name == "sdxl":  # SDXL's pooled text and size ids
-            ids = torch.tensor([[size, size, 0, 0, size, size]], dtype=dtype, device=pipe.device)
-            extra["added_cond_kwargs"] = {"text_embeds": encoded[2], "time_ids": ids}
+    text, extra = encoded[0], {}
+    if gen.family.name == "sdxl":  # SDXL's pooled text and size ids
+        ids = torch.tensor([[size, size, 0, 0, size, size]], dtype=dtype, device=pipe.device)
+        extra["added_cond_kwargs"] = {"text_embeds": encoded[2], "time_ids": ids}
+    timestep = torch.tensor([999], device=pipe.device)
 
-        timestep = torch.tensor([999], device=pipe.device)
-
-        def once():
+    def once():
+        with torch.no_grad():
             pipe.unet(latents, timestep, text, return_dict=False, **extra)
 
-        once()
-        return min(run_timed(once, sync)[0] for _ in range(runs))
+    return once
+
+
+def unet_pass(gen, size: int, sync, runs: int = 2) -> float:
+    """Seconds of one UNet evaluation (batch 1, no guidance), best of ``runs`` after a warm-up."""
+    once = unet_caller(gen, size)
+    once()
+    return min(run_timed(once, sync)[0] for _ in range(runs))
 
 
 def compare_fast(folder: Path, device: str, dtypes: list, args, sync) -> list[tuple]:
@@ -395,10 +406,56 @@ def time_cli(folder: Path, args) -> float:
     return seconds
 
 
+def time_targets(folder: Path, device: str, args, sync) -> dict:
+    """Best (wall s, CPU s) over ``args.runs`` interleaved rounds of: one float32 UNet pass (the
+    yardstick), one cover on the CPU default (2 steps + TAESD, the library's dtype) and one on
+    the fastest setting (1 step + TAESD); all three models stay loaded, so each round meets
+    the same load."""
+    import torch
+
+    from albumcover.paint.generator import CoverGenerator
+
+    paths = dict(_few_step_paths(folder))
+    fp32 = CoverGenerator.from_pretrained(
+        folder, device=device, dtype=torch.float32, fast=paths["Hyper-SD 1 step + TAESD"]
+    )
+    chosen = {
+        "CPU default: 2 steps + TAESD": paths["Hyper-SD 2 steps + TAESD (CPU default)"],
+        "fastest: 1 step + TAESD": paths["Hyper-SD 1 step + TAESD"],
+    }
+    gens = {
+        k: CoverGenerator.from_pretrained(folder, device=device, fast=f) for k, f in chosen.items()
+    }
+    jobs = {"one float32 UNet pass": unet_caller(fp32, args.size)}
+    for label, gen in gens.items():
+        settings = gen.default_settings(width=args.size, height=args.size, seed=0)
+        jobs[f"{label} ({gen.dtype})"] = lambda g=gen, s=settings: g.generate(PROMPT, s)
+    for job in jobs.values():
+        job()  # warm-up
+    best = {}
+    for _ in range(args.runs):
+        for label, job in jobs.items():
+            wall, cpu = run_timed(job, sync)
+            old = best.get(label, (float("inf"), float("inf")))
+            best[label] = (min(old[0], wall), min(old[1], cpu))
+    return best
+
+
 def report_fast(folder: Path, device: str, dtypes: list, model: str, args, sync) -> None:
     import diffusers
     import torch
 
+    if args.targets:
+        best = time_targets(folder, device, args, sync)
+        (pass_wall, pass_cpu), *_ = best.values()
+        print(f"\n{model}; {describe_device(device)}; best of {args.runs} interleaved rounds\n")
+        print("| what | wall s | CPU s | of one fp32 pass, wall | CPU |\n|---|---:|---:|---:|---:|")
+        for label, (wall, cpu) in best.items():
+            print(
+                f"| {label} | {wall:.2f} | {cpu:.2f} | {wall / pass_wall:.2f} | "
+                f"{cpu / pass_cpu:.2f} |"
+            )
+        return
     rows = compare_fast(folder, device, dtypes, args, sync)
     print(
         f"\n{model}; {describe_device(device)}; one {args.size}x{args.size} cover each, after a "

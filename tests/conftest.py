@@ -95,6 +95,14 @@ SLOW_TESTS = {  # module: (test name patterns (fnmatch, without parameters), rea
     ),
     "ear/test_frontend": (["test_bf16_*"], "both taggers in bfloat16 on two full clips"),
     "test_pipeline": (["test_a_song_is_categorised_*"], "a whole song tagged patch by patch"),
+    "paint/test_dtypes": (
+        ["test_forced_either_way_*", "test_cpu_convolutions_*"],
+        "two tiny pipelines loaded and painted each, in two dtypes or layouts",
+    ),
+    "paint/test_fastpath": (
+        ["test_one_step_tcd_*", "test_a_family_without_*"],
+        "four tiny pipelines loaded (SD and SDXL, 1 and 2 steps), or three with fallbacks",
+    ),
 }
 
 
