@@ -131,3 +131,11 @@ def test_the_app_falls_back_when_the_fast_lora_is_missing(models, tmp_path):
         )
         assert len(gallery) == 1
         assert "WARNING" in server.log() and "The few-step path is off" in server.log()
+
+
+def test_the_app_refuses_an_unknown_dtype(models, tmp_path):
+    env = dict(ALBUMCOVER_MODEL=str(models["sd"]), ALBUMCOVER_DTYPE="int8")
+    with AppServer(tmp_path, **env) as server:
+        with pytest.raises(RuntimeError, match="exited"):
+            server.wait()
+        assert "ALBUMCOVER_DTYPE: unknown dtype 'int8'; one of: auto, float32" in server.log()
