@@ -10,11 +10,17 @@ and launches it. The settings:
     ALBUMCOVER_LORA            optional LoRA weights (folder or Hub id) loaded on top of it
     ALBUMCOVER_VAE             optional VAE to paint with (default for SDXL on a GPU: the
                                fp16-fix VAE)
-    ALBUMCOVER_FAST            "1"/"0": few-step LCM sampler (default on without a GPU)
-    ALBUMCOVER_FAST_LORA       the fast path's LoRA (default: the family's LCM-LoRA; "none" for
-                               an already distilled checkpoint)
+    ALBUMCOVER_FAST            "1"/"0": few-step path (default on without a GPU); a LoRA it
+                               cannot load falls back to the model's own sampler, with a warning
+    ALBUMCOVER_FAST_STEPS      the fast path's steps, which pick its LoRA (default 2 without a
+                               GPU: Hyper-SD; 1: Hyper-SD 1-step; 4 or more: LCM-LoRA)
+    ALBUMCOVER_FAST_LORA       the fast path's LoRA: folder, .safetensors file or Hub id (default:
+                               the family's for those steps; "none" for a distilled checkpoint)
     ALBUMCOVER_FAST_VAE        the fast path's tiny autoencoder, e.g. madebyollin/taesd (default:
                                TAESD for the default SD 1.5 on a CPU, else the model's own VAE)
+    ALBUMCOVER_DTYPE           auto, bfloat16 or float32 (float16 on a GPU): the weights' type
+                               (default auto: bfloat16 on a CPU with AVX512_BF16/AMX, float16 on
+                               CUDA, else float32)
     ALBUMCOVER_TAGGER          Musicnn model whose tags go into the prompt (default: the model's
                                caption recipe, else MTT_musicnn); contradicting the recipe is
                                refused at start-up
@@ -49,7 +55,9 @@ except ImportError:  # a plain local install may lack it
     spaces = None
 
 from albumcover.ear.audio import DEFAULT_MAX_DURATION
-from albumcover.paint.generator import MAX_SIZE, MIN_SIZE
+from albumcover.paint.defaults import paint_defaults
+from albumcover.paint.dtypes import parse_dtype
+from albumcover.paint.generator import MAX_SIZE, MAX_STEPS, MIN_SIZE
 from albumcover.recipe import (
     DEFAULT_RECIPE,
     CaptionRecipe,
@@ -108,20 +116,23 @@ def _has_gpu() -> bool:
     return torch.cuda.is_available()
 
 
-GPU_MODEL = "stabilityai/stable-diffusion-xl-base-1.0"
-GPU_VAE = "madebyollin/sdxl-vae-fp16-fix"  # SDXL's own VAE overflows in float16
-CPU_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
-CPU_FAST_VAE = "madebyollin/taesd"  # on a CPU the full VAE's decode costs ~2 UNet passes
 HAS_GPU = _has_gpu()
-MODEL = _env_text("ALBUMCOVER_MODEL") or (GPU_MODEL if HAS_GPU else CPU_MODEL)
+# one default with the CLI's cover (albumcover.paint.defaults): model, fast path, tiny decoder
+_PAINT = paint_defaults(
+    HAS_GPU, _env_text("ALBUMCOVER_MODEL"), _env_flag("ALBUMCOVER_FAST", not HAS_GPU)
+)
+MODEL = _PAINT.model
 CONFIG = _env_text("ALBUMCOVER_CONFIG")
 LORA = _env_text("ALBUMCOVER_LORA")
-VAE = _env_text("ALBUMCOVER_VAE") or (GPU_VAE if HAS_GPU and MODEL == GPU_MODEL else None)
-FAST = _env_flag("ALBUMCOVER_FAST", not HAS_GPU)
+VAE = _env_text("ALBUMCOVER_VAE") or _PAINT.vae
+FAST = _PAINT.fast
+FAST_STEPS = _env_int("ALBUMCOVER_FAST_STEPS", _PAINT.fast_steps, minimum=1, maximum=MAX_STEPS)
 FAST_LORA = _env_text("ALBUMCOVER_FAST_LORA")
-FAST_VAE = _env_text("ALBUMCOVER_FAST_VAE") or (
-    CPU_FAST_VAE if FAST and not HAS_GPU and MODEL == CPU_MODEL else None
-)
+FAST_VAE = _env_text("ALBUMCOVER_FAST_VAE") or _PAINT.fast_vae
+try:
+    DTYPE = parse_dtype(_env_text("ALBUMCOVER_DTYPE"))  # None: the device decides
+except ValueError as e:
+    raise SystemExit(f"ALBUMCOVER_DTYPE: {e}") from e
 TAGGER = _env_text("ALBUMCOVER_TAGGER")  # None: the model's recipe
 SAFETY_CHECKER = _env_flag("ALBUMCOVER_SAFETY_CHECKER", True)
 IMAGE_SIZE = _env_int("ALBUMCOVER_IMAGE_SIZE", 0, minimum=MIN_SIZE, maximum=MAX_SIZE, multiple=8)
@@ -206,8 +217,12 @@ def main(argv: list[str] | None = None) -> None:
         fast=FAST,
         fast_lora=FAST_LORA,
         fast_vae=FAST_VAE,
+        fast_steps=FAST_STEPS,
+        dtype=DTYPE,
         device=zerogpu.model_device(ZERO_GPU),
     )
+    if not isinstance(generator, Exception):  # e.g. the fast path fell back: shown on the page
+        notes = [*notes, *generator.notes]
     aot, why_not = zerogpu.aot_wanted(AOT, ZERO_GPU, _torch_version())
     if why_not:
         log.warning(why_not)

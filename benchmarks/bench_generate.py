@@ -6,11 +6,19 @@ text encoding / denoising / VAE decode, and CoverGenerator.generate's overhead o
     .venv/bin/python -m benchmarks.bench_generate --full     # SD 1.5 architecture, GPU, 512x512
     .venv/bin/python -m benchmarks.bench_generate --full --fast --threads 2   # fast vs default
     .venv/bin/python -m benchmarks.bench_generate --sdxl --full --fast        # SDXL 1024, a GPU
+    .venv/bin/python -m benchmarks.bench_generate --full --fast --skip-default --threads 2 \
+        --dtypes float32,bfloat16 --stages --cli      # issue 19's CPU targets, in one run
 
-``--fast`` times one cover with the fast path (a random LCM-LoRA fused in, LCMScheduler, 4 steps,
-guidance 1: one UNet pass per step) against the family's default (25 steps DPM-Solver++ with
-classifier-free guidance: two passes per step) in the same run, wall and CPU seconds. ``--sdxl``
-uses SDXL (with ``--full`` SDXL base 1.0's architecture, 1024x1024; ~7 GB in float16).
+``--fast`` times one cover with each few-step path (a random LoRA fused in where the distilled
+one goes, with that path's real scheduler and no guidance: one UNet pass per step): LCM-LoRA
+at 4 steps, Hyper-SD at 2 (DDIM trailing) and 1 (TCD), each with the tiny autoencoder (TAESD's
+architecture), against the family's default (25 steps DPM-Solver++ with classifier-free
+guidance: two passes per step) in the same run, wall and CPU seconds, for every dtype in
+``--dtypes``; with it, one float32 UNet pass is timed alone as the yardstick of the targets.
+``--stages`` splits the CPU default (2 steps + TAESD) into text encoding, denoising, decode,
+safety checker and conversion to PIL; ``--cli`` times a fresh ``albumcover cover`` of the
+shared 30 s clip (imports, model load, tagging, one cover) on the same random model.
+``--sdxl`` uses SDXL (with ``--full`` SDXL base 1.0's architecture, 1024x1024; ~7 GB in float16).
 
 ``--full`` builds the full Stable Diffusion 1.5 architecture (UNet 320/640/1280/1280 with 768-d
 cross-attention, the 12-layer CLIP ViT-L text encoder, VAE 128/256/512/512, and the ViT-L/14
@@ -53,7 +61,25 @@ def parse_args(argv=None):
         help="with --fast: leave out the (slow) default sampler, time only the fast rows",
     )
     p.add_argument("--device", default=None, help="default: cuda, else mps, else cpu")
-    p.add_argument("--dtype", choices=("float16", "bfloat16", "float32"), default=None)
+    p.add_argument(
+        "--dtype",
+        choices=("float16", "bfloat16", "float32"),
+        default=None,
+        help="default: the library's (float16 on CUDA, bfloat16 on a CPU that runs it, else "
+        "float32)",
+    )
+    p.add_argument(
+        "--dtypes",
+        default=None,
+        help="with --fast: a comma list of dtypes, each timed in the same run (default --dtype)",
+    )
+    p.add_argument("--stages", action="store_true", help="with --fast: the CPU default's stages")
+    p.add_argument("--cli", action="store_true", help="with --fast: a fresh albumcover cover")
+    p.add_argument(
+        "--targets",
+        action="store_true",
+        help="with --fast: only issue 19's targets, in interleaved rounds (--runs of them)",
+    )
     p.add_argument("--steps", type=int, default=None, help="default: 25 with --full, else 10")
     p.add_argument("--size", type=int, default=None, help="default: 512 with --full, else 64")
     p.add_argument("--runs", type=int, default=5, help="timed runs per figure (median)")
@@ -66,6 +92,10 @@ def parse_args(argv=None):
     args.size = args.size or ((1024 if args.sdxl else 512) if args.full else 64)
     if args.sdxl and not args.fast:
         p.error("--sdxl times the fast path against the default: add --fast")
+    if (args.stages or args.cli or args.dtypes or args.targets) and not args.fast:
+        p.error("--stages, --cli and --dtypes go with --fast")
+    if args.sdxl and (args.stages or args.cli):
+        p.error("--stages and --cli time the CPU default, SD 1.5: leave out --sdxl")
     if args.runs < 1 or args.steps < 1 or args.size < 64 or args.size % 8:
         p.error("--runs and --steps must be >= 1, --size a multiple of 8 >= 64")
     return args
@@ -199,48 +229,269 @@ def measure(gen, n: int, args, sync) -> dict:
     return result
 
 
-def compare_fast(folder: Path, device: str, dtype, args, sync) -> list[tuple[str, float, float]]:
-    """(label, wall s, CPU s) of one cover with the family's default sampler and with the fast
-    path, each after a one-step warm-up, loaded one after the other (one model in memory)."""
-    import gc
-
+def _few_step_paths(folder: Path) -> list:
+    """(label, FastPath or None) for each sampler timed by --fast: a random rank-4 LoRA stands
+    in for each distilled one (the compute is the same once fused), TAESD's architecture for
+    the tiny decoder."""
     from diffusers import AutoencoderTiny
 
-    from albumcover.paint.generator import CoverGenerator, FastPath
+    from albumcover.paint.generator import FastPath
     from tests.tiny_models import save_tiny_lora
 
-    lora = str(save_tiny_lora(folder, folder.parent / "lcm_lora"))  # stands in for the LCM-LoRA
+    lora = str(save_tiny_lora(folder, folder.parent / "few_step_lora"))
     taesd = folder.parent / "taesd"  # TAESD's architecture (AutoencoderTiny's defaults), random
-    AutoencoderTiny().save_pretrained(taesd)
-    samplers = [
+    if not taesd.exists():
+        AutoencoderTiny().save_pretrained(taesd)
+    return [
         ("default", None),
-        ("fast", FastPath(lora=lora)),
-        ("fast + tiny autoencoder", FastPath(lora=lora, vae=str(taesd))),
+        ("LCM-LoRA + TAESD", FastPath(lora=lora, steps=4, vae=str(taesd))),
+        ("Hyper-SD 2 steps + TAESD (CPU default)", FastPath(lora=lora, steps=2, vae=str(taesd))),
+        ("Hyper-SD 1 step + TAESD", FastPath(lora=lora, steps=1, vae=str(taesd))),
     ]
+
+
+def unet_caller(gen, size: int):
+    """A function running one UNet evaluation of ``gen`` (batch 1, no guidance, 999)."""
+    import torch
+
+    pipe = gen.pipeline
+    dtype = pipe.unet.dtype
+    channels = pipe.unet.config.in_channels
+    latents = torch.randn(1, channels, size // 8, size // 8, dtype=dtype, device=pipe.device)
+    with torch.no_grad():
+        encoded = pipe.encode_prompt(
+            PROMPT,
+            device=pipe.device,
+            num_images_per_prompt=1,
+            do_classifier_free_guidance=False,
+        )
+    text, extra = encoded[0], {}
+    if gen.family.name == "sdxl":  # SDXL's pooled text and size ids
+        ids = torch.tensor([[size, size, 0, 0, size, size]], dtype=dtype, device=pipe.device)
+        extra["added_cond_kwargs"] = {"text_embeds": encoded[2], "time_ids": ids}
+    timestep = torch.tensor([999], device=pipe.device)
+
+    def once():
+        with torch.no_grad():
+            pipe.unet(latents, timestep, text, return_dict=False, **extra)
+
+    return once
+
+
+def unet_pass(gen, size: int, sync, runs: int = 2) -> float:
+    """Seconds of one UNet evaluation (batch 1, no guidance), best of ``runs`` after a warm-up."""
+    once = unet_caller(gen, size)
+    once()
+    return min(run_timed(once, sync)[0] for _ in range(runs))
+
+
+def compare_fast(folder: Path, device: str, dtypes: list, args, sync) -> list[tuple]:
+    """(label, dtype name, wall s, CPU s, UNet passes) of one cover with the family's default
+    sampler and with each few-step path, in each dtype, each after a one-step warm-up, loaded
+    one after the other (one model in memory); and ("one UNet pass", ...) rows timed alone."""
+    import gc
+
+    from albumcover.paint.dtypes import dtype_label
+    from albumcover.paint.generator import CoverGenerator
+
+    samplers = _few_step_paths(folder)
     rows = []
-    for label, fast in samplers[args.skip_default :]:
-        gen = CoverGenerator.from_pretrained(folder, device=device, dtype=dtype, fast=fast)
-        settings = gen.default_settings(width=args.size, height=args.size, seed=0)
-        if fast is None:
-            settings.steps = args.steps
-        warm = gen.default_settings(width=args.size, height=args.size, seed=0, steps=1)
-        gen.generate(PROMPT, warm)
-        wall, cpu = run_timed(
-            lambda gen=gen, settings=settings: gen.generate(PROMPT, settings), sync
-        )
-        passes = settings.steps * (2 if settings.guidance_scale > 1 else 1)
-        name = type(gen.pipeline.scheduler).__name__
-        rows.append(
-            (
-                f"{label}: {settings.steps} steps {name}, guidance {settings.guidance_scale:g} "
-                f"({passes} UNet passes)",
-                wall,
-                cpu,
+    for dtype in dtypes:
+        for label, fast in samplers[args.skip_default :]:
+            gen = CoverGenerator.from_pretrained(folder, device=device, dtype=dtype, fast=fast)
+            settings = gen.default_settings(width=args.size, height=args.size, seed=0)
+            if fast is None:
+                settings.steps = args.steps
+            warm = gen.default_settings(width=args.size, height=args.size, seed=0, steps=1)
+            gen.generate(PROMPT, warm)
+            wall, cpu = run_timed(
+                lambda gen=gen, settings=settings: gen.generate(PROMPT, settings), sync
             )
-        )
-        del gen
-        gc.collect()
+            passes = settings.steps * (2 if settings.guidance_scale > 1 else 1)
+            name = type(gen.pipeline.scheduler).__name__
+            rows.append(
+                (
+                    f"{label}: {settings.steps} steps {name}, guidance "
+                    f"{settings.guidance_scale:g} ({passes} UNet passes)",
+                    dtype_label(gen.dtype),
+                    wall,
+                    cpu,
+                )
+            )
+            if fast is not None and fast.steps == 1:  # the same loaded model: one pass alone
+                alone = unet_pass(gen, args.size, sync)
+                rows.append(("one UNet pass, alone", dtype_label(gen.dtype), alone, None))
+            del gen
+            gc.collect()
     return rows
+
+
+def time_stages(folder: Path, device: str, dtype, args, sync) -> dict:
+    """Seconds of each stage of one cover on the CPU default (Hyper-SD 2 steps + TAESD, no
+    guidance), best of ``args.runs``: text encoding, denoising, decode, safety checker, the
+    conversion to PIL, and the whole ``generate`` call."""
+    import torch
+
+    from albumcover.paint.generator import CoverGenerator
+
+    fast = _few_step_paths(folder)[2][1]
+    gen = CoverGenerator.from_pretrained(folder, device=device, dtype=dtype, fast=fast)
+    pipe = gen.pipeline
+    settings = gen.default_settings(width=args.size, height=args.size, seed=0)
+    state = {}
+
+    def text():
+        with torch.no_grad():
+            state["embeds"] = pipe.encode_prompt(PROMPT, pipe.device, 1, False)[0]
+
+    def denoise():
+        state["latents"] = pipe(
+            prompt_embeds=state["embeds"],
+            num_inference_steps=settings.steps,
+            guidance_scale=settings.guidance_scale,
+            width=settings.width,
+            height=settings.height,
+            generator=torch.Generator("cpu").manual_seed(0),
+            output_type="latent",
+        ).images
+
+    def decode():
+        with torch.no_grad():
+            latents = state["latents"] / pipe.vae.config.scaling_factor
+            state["image"] = pipe.vae.decode(latents, return_dict=False)[0]
+
+    def checker():
+        with torch.no_grad():
+            state["checked"], _ = pipe.run_safety_checker(
+                state["image"], pipe.device, state["image"].dtype
+            )
+
+    def convert():
+        pipe.image_processor.postprocess(state["checked"], output_type="pil")[0].convert("RGB")
+
+    gen.generate(PROMPT, settings)  # warm-up
+    stages = {}
+    for name, fn in (
+        ("text encoding", text),
+        (f"denoising ({settings.steps} UNet passes)", denoise),
+        ("decode (TAESD)", decode),
+        ("safety checker", checker),
+        ("conversion to PIL", convert),
+        ("`CoverGenerator.generate`, all of it", lambda: gen.generate(PROMPT, settings)),
+    ):
+        fn()
+        stages[name] = min(run_timed(fn, sync)[0] for _ in range(args.runs))
+    return stages
+
+
+def time_cli(folder: Path, args) -> float:
+    """Seconds of a fresh ``albumcover cover`` process on the shared 30 s clip: imports, model
+    load (the random full-size model, its few-step LoRA and TAESD from local folders), both
+    taggers, one cover, the PNG written."""
+    lora, taesd = folder.parent / "few_step_lora", folder.parent / "taesd"
+    clip = ROOT.parent / "shared" / "audio" / "TRWJAZW128F42760DD_test.mp3"
+    with tempfile.TemporaryDirectory() as out:
+        argv = ["cover", str(clip), "--model", str(folder), "--n", "1", "--out", out]
+        argv += ["--fast-lora", str(lora), "--fast-vae", str(taesd), "--seed", "1"]
+        env = dict(os.environ, HF_HUB_OFFLINE="1")
+        if args.threads:
+            env["OMP_NUM_THREADS"] = str(args.threads)
+        start = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "albumcover", *argv], env=env, capture_output=True, text=True
+        )
+        seconds = time.perf_counter() - start
+    if done.returncode:
+        raise RuntimeError(f"albumcover cover failed:\n{done.stderr[-3000:]}")
+    return seconds
+
+
+def time_targets(folder: Path, device: str, args, sync) -> dict:
+    """Best (wall s, CPU s) over ``args.runs`` interleaved rounds of: one float32 UNet pass (the
+    yardstick), one cover on the CPU default (2 steps + TAESD, the library's dtype) and one on
+    the fastest setting (1 step + TAESD); all three models stay loaded, so each round meets
+    the same load."""
+    import torch
+
+    from albumcover.paint.generator import CoverGenerator
+
+    paths = dict(_few_step_paths(folder))
+    fp32 = CoverGenerator.from_pretrained(
+        folder, device=device, dtype=torch.float32, fast=paths["Hyper-SD 1 step + TAESD"]
+    )
+    chosen = {
+        "CPU default: 2 steps + TAESD": paths["Hyper-SD 2 steps + TAESD (CPU default)"],
+        "fastest: 1 step + TAESD": paths["Hyper-SD 1 step + TAESD"],
+    }
+    gens = {
+        k: CoverGenerator.from_pretrained(folder, device=device, fast=f) for k, f in chosen.items()
+    }
+    jobs = {"one float32 UNet pass": unet_caller(fp32, args.size)}
+    for label, gen in gens.items():
+        settings = gen.default_settings(width=args.size, height=args.size, seed=0)
+        jobs[f"{label} ({gen.dtype})"] = lambda g=gen, s=settings: g.generate(PROMPT, s)
+    for job in jobs.values():
+        job()  # warm-up
+    best = {}
+    for _ in range(args.runs):
+        for label, job in jobs.items():
+            wall, cpu = run_timed(job, sync)
+            old = best.get(label, (float("inf"), float("inf")))
+            best[label] = (min(old[0], wall), min(old[1], cpu))
+    return best
+
+
+def report_fast(folder: Path, device: str, dtypes: list, model: str, args, sync) -> None:
+    import diffusers
+    import torch
+
+    if args.targets:
+        best = time_targets(folder, device, args, sync)
+        (pass_wall, pass_cpu), *_ = best.values()
+        print(f"\n{model}; {describe_device(device)}; best of {args.runs} interleaved rounds\n")
+        print("| what | wall s | CPU s | of one fp32 pass, wall | CPU |\n|---|---:|---:|---:|---:|")
+        for label, (wall, cpu) in best.items():
+            print(
+                f"| {label} | {wall:.2f} | {cpu:.2f} | {wall / pass_wall:.2f} | "
+                f"{cpu / pass_cpu:.2f} |"
+            )
+        return
+    rows = compare_fast(folder, device, dtypes, args, sync)
+    print(
+        f"\n{model}; {describe_device(device)}; one {args.size}x{args.size} cover each, after a "
+        f"1-step warm-up; torch {torch.__version__}, diffusers {diffusers.__version__}\n"
+    )
+    print("| sampler | dtype | wall s | CPU s |\n| --- | --- | ---: | ---: |")
+    for label, dtype, wall, cpu in rows:
+        print(f"| {label} | {dtype} | {wall:.2f} | {'' if cpu is None else f'{cpu:.2f}'} |")
+    passes = [r[2] for r in rows if r[0].startswith("one UNet") and r[1] == "float32"]
+    yardstick = passes[0] if passes else None
+    if yardstick:
+        print(f"\nTargets against one float32 UNet pass ({yardstick:.2f} s, same run):")
+        for label, dtype, wall, _ in rows:
+            if not label.startswith("one UNet"):
+                print(f"- {label.split(':')[0]}, {dtype}: {wall / yardstick:.2f} passes")
+    if args.stages:
+        fast_dtype = dtypes[-1]
+        stages = time_stages(folder, device, fast_dtype, args, sync)
+        print(f"\nStages of the CPU default, {fast_dtype}, best of {args.runs}:\n")
+        print("| stage | wall s |\n| --- | ---: |")
+        for name, seconds in stages.items():
+            print(f"| {name} | {seconds:.3f} |")
+    if args.cli:
+        seconds = time_cli(folder, args)
+        print(f"\nfresh `albumcover cover` (imports, load, tagging, one cover): {seconds:.1f} s")
+    attention = sorted({type(p).__name__ for p in _attention_processors(folder, device)})
+    print(f"\n{describe_device(device)}; attention: {', '.join(attention)}")
+
+
+def _attention_processors(folder: Path, device: str) -> list:
+    """The UNet's attention processors (AttnProcessor2_0: torch's scaled_dot_product_attention,
+    which picks flash / memory-efficient kernels on a GPU)."""
+    from diffusers import UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_pretrained(folder / "unet")
+    return list(unet.attn_processors.values())
 
 
 def describe_device(device: str) -> str:
@@ -258,6 +509,7 @@ def main(args) -> None:
     import torch
     import transformers
 
+    from albumcover.paint.dtypes import default_dtype, dtype_label
     from albumcover.paint.generator import CoverGenerator, pick_device
     from tests.tiny_models import (
         save_full_size_sd,
@@ -273,8 +525,9 @@ def main(args) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = args.device or pick_device()
-    dtype_name = args.dtype or ("float16" if device.startswith("cuda") else "float32")
-    dtype = getattr(torch, dtype_name)
+    dtype = getattr(torch, args.dtype) if args.dtype else default_dtype(torch.device(device))
+    dtype_name = dtype_label(dtype)
+    dtypes = [getattr(torch, d.strip()) for d in (args.dtypes or dtype_name).split(",")]
 
     def sync():
         if device.startswith("cuda"):
@@ -289,7 +542,7 @@ def main(args) -> None:
         elif args.sdxl:
             save_tiny_sdxl(folder)
         elif args.full:
-            save_full_size_sd(folder, safety_checker=checker, dtype=dtype)
+            save_full_size_sd(folder, safety_checker=checker)  # converted when loaded
         else:
             save_tiny_sd(folder, safety_checker=checker)
         built = time.perf_counter() - start
@@ -297,21 +550,7 @@ def main(args) -> None:
         model = f"{family} architecture, random weights" if args.full else f"tiny random {family}"
         print(f"built the {model} in {built:.1f} s", flush=True)
         if args.fast:
-            rows = compare_fast(folder, device, dtype, args, sync)
-            print(
-                f"\n{model}; {describe_device(device)}, {dtype_name}; one {args.size}x{args.size} "
-                f"cover each, after a 1-step warm-up; torch {torch.__version__}, diffusers "
-                f"{diffusers.__version__}\n"
-            )
-            print("| sampler | wall s | CPU s |\n| --- | ---: | ---: |")
-            for label, wall, cpu in rows:
-                print(f"| {label} | {wall:.2f} | {cpu:.2f} |")
-            if not args.skip_default:
-                for label, wall, cpu in rows[1:]:
-                    print(
-                        f"| speed-up, {label.split(':')[0]} | {rows[0][1] / wall:.1f}x | "
-                        f"{rows[0][2] / cpu:.1f}x |"
-                    )
+            report_fast(folder, device, dtypes, model, args, sync)
             return
         first = time_first_cover(folder, device, dtype_name, args)
         gen = CoverGenerator.from_pretrained(folder, device=device, dtype=dtype)

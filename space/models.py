@@ -35,20 +35,29 @@ def load_generator(
     fast: bool = False,
     fast_lora: str | None = None,
     fast_vae: str | None = None,
+    fast_steps: int = 4,
+    dtype: str | None = None,
     device: str | None = None,
 ) -> CoverGenerator | GeneratorError:
     """The image model, or the error that stopped it loading (the app then runs without it).
-    ``device``: where to place it (None: the best here; ``"cuda"`` on ZeroGPU)."""
-    fast_path = FastPath.from_option(fast_lora, fast_vae) if fast else None
+
+    A few-step LoRA or tiny decoder that cannot be loaded (offline, a local model whose family
+    has none) does not stop it: the model paints with its own sampler, and the generator's
+    ``notes`` say so and name the settings to change. ``dtype``: a name ("bfloat16"...), None
+    for the device's default (bfloat16 on a CPU that runs it natively). ``device``: where to
+    place it (None: the best here; ``"cuda"`` on ZeroGPU)."""
+    fast_path = FastPath.from_option(fast_lora, fast_vae, fast_steps) if fast else None
     try:
         return CoverGenerator.from_pretrained(
             model,
             lora=lora,
+            dtype=dtype,
             safety_checker=safety_checker,
             config=config,
             vae=vae,
             fast=fast_path,
             device=device,
+            fast_fallback=True,
         )
     except GeneratorError as e:
         log.error("image model %r did not load, Generate is disabled: %s", model, e)

@@ -102,6 +102,14 @@ SLOW_TESTS = {  # module: (test name patterns (fnmatch, without parameters), rea
         "videos of every track of an album; a cover painted with a tiny model",
     ),
     "space/test_zerogpu": (["test_model_bytes_counts_the_weights"], "diffusers loads a pipeline"),
+    "paint/test_dtypes": (
+        ["test_forced_either_way_*", "test_cpu_convolutions_*"],
+        "two tiny pipelines loaded and painted each, in two dtypes or layouts",
+    ),
+    "paint/test_fastpath": (
+        ["test_one_step_tcd_*", "test_a_family_without_*"],
+        "four tiny pipelines loaded (SD and SDXL, 1 and 2 steps), or three with fallbacks",
+    ),
 }
 
 

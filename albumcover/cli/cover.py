@@ -12,6 +12,8 @@ from ..ear.audio import AudioError
 from ..ear.tagger import DEFAULT_MODEL, MODELS, Tagger
 from ..files import atomic_path, check_writable_dir
 from ..paint.checkpoints import is_single_file
+from ..paint.defaults import CPU_FAST_STEPS, CPU_MODEL, GPU_MODEL, paint_defaults
+from ..paint.dtypes import AUTO, DTYPE_NAMES, parse_dtype
 from ..paint.families import load_budget
 from ..paint.generator import (
     MAX_GUIDANCE,
@@ -46,8 +48,6 @@ from .release import (
     run_release_only,
 )
 from .songs import album_tracks, track_song
-
-DEFAULT_IMAGE_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 
 
 def add_cover_parser(subparsers) -> argparse.ArgumentParser:
@@ -86,9 +86,10 @@ def add_cover_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--out", default="covers", metavar="DIR", help="default: ./covers")
     parser.add_argument(
         "--model",
-        default=DEFAULT_IMAGE_MODEL,
+        default=None,
         help="Hub id, local diffusers folder, or one .safetensors checkpoint (SD 1.x/2.x, SDXL, "
-        f"SD 3, FLUX, ...); default {DEFAULT_IMAGE_MODEL}",
+        f"SD 3, FLUX, ...); default (as the app's) {CPU_MODEL} without a GPU, {GPU_MODEL} "
+        "with one",
     )
     parser.add_argument(
         "--config",
@@ -103,29 +104,41 @@ def add_cover_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--fast",
-        action="store_true",
-        help="few-step sampler: LCM-LoRA + LCMScheduler, 4 steps, guidance 1 (minutes -> "
-        "seconds on a CPU); works on top of a fine-tuned model",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="few-step path: a distilled LoRA fused on top of the model (a fine-tune included) "
+        "with its own sampler, no guidance: Hyper-SD at 1-2 steps, LCM-LoRA at 4+ (--steps "
+        "picks it). Default: on without a GPU (2 steps), off with one; a LoRA that cannot be "
+        "loaded falls back to the model's own sampler with a warning",
     )
     parser.add_argument(
         "--fast-lora",
         default=None,
         metavar="LORA",
-        help="with --fast: the few-step LoRA (default: the model family's LCM-LoRA); 'none' "
-        "for a checkpoint that is already distilled",
+        help="the few-step LoRA: folder, .safetensors file or Hub id (default: the model "
+        "family's for --steps); 'none' for a checkpoint that is already distilled",
     )
     parser.add_argument(
         "--fast-vae",
         default=None,
         metavar="VAE",
-        help="with --fast: decode with this tiny autoencoder (e.g. madebyollin/taesd for SD 1.x, "
-        "madebyollin/taesdxl for SDXL): a decode ~10x cheaper on a CPU",
+        help="fast path: decode with this tiny autoencoder (e.g. madebyollin/taesd for SD 1.x, "
+        "madebyollin/taesdxl for SDXL): a decode ~10x cheaper on a CPU (default: TAESD for "
+        "the default model without a GPU)",
     )
     parser.add_argument(
         "--steps",
         type=int_in(1, MAX_STEPS),
         default=None,
-        help="default: the model family's (25; 4 fast)",
+        help=f"default: the model family's (25), or the fast path's ({CPU_FAST_STEPS} without a "
+        "GPU, else 4); with the fast path they pick its LoRA (1, 2: Hyper-SD; 4+: LCM-LoRA)",
+    )
+    parser.add_argument(
+        "--dtype",
+        default=AUTO,
+        type=choice((AUTO, *DTYPE_NAMES)),
+        help="the weights' type: auto (bfloat16 on a CPU with AVX512_BF16 or AMX, float16 on "
+        "CUDA, else float32), bfloat16, float32 or float16",
     )
     parser.add_argument(
         "--guidance",
@@ -240,6 +253,28 @@ def _prompt_only_budget(args: argparse.Namespace, recipe):
         return None
 
 
+def _apply_defaults(args: argparse.Namespace) -> None:
+    """--model, --fast and --fast-vae from the one default the app shares
+    (:func:`albumcover.paint.defaults.paint_defaults`), for this machine's device."""
+    from ..paint.generator import pick_device
+
+    device = args.device or pick_device()
+    defaults = paint_defaults(str(device).startswith("cuda"), args.model, args.fast)
+    args.model, args.fast = defaults.model, defaults.fast
+    args.default_fast_steps = defaults.fast_steps
+    args.default_vae = defaults.vae
+    if args.fast_vae is None:
+        args.fast_vae = defaults.fast_vae
+
+
+def _fast_path(args: argparse.Namespace):
+    """The FastPath the flags ask for (None: --no-fast); --steps picks its LoRA."""
+    if not args.fast:
+        return None
+    steps = args.steps or args.default_fast_steps
+    return FastPath.from_option(args.fast_lora, args.fast_vae, steps)
+
+
 def run_cover(args: argparse.Namespace) -> int:
     try:
         settings = _settings(args)
@@ -248,8 +283,10 @@ def run_cover(args: argparse.Namespace) -> int:
         if args.prompt is not None and not args.prompt.strip():
             raise ValueError("--prompt is empty")
         for flag in ("fast_lora", "fast_vae"):
-            if getattr(args, flag) is not None and not args.fast:
-                raise ValueError(f"--{flag.replace('_', '-')} only applies with --fast")
+            if getattr(args, flag) is not None and args.fast is False:
+                raise ValueError(f"--{flag.replace('_', '-')} does not apply with --no-fast")
+        dtype = parse_dtype(args.dtype)
+        _apply_defaults(args)
         if args.config is not None and not str(args.model).lower().endswith(
             (".safetensors", ".ckpt")
         ):
@@ -270,17 +307,19 @@ def run_cover(args: argparse.Namespace) -> int:
     generator = None
     try:
         if not args.prompt_only:
-            fast = FastPath.from_option(args.fast_lora, args.fast_vae) if args.fast else None
             generator = CoverGenerator.from_pretrained(
                 args.model,
                 lora=args.lora,
                 device=args.device,
+                dtype=dtype,
                 safety_checker=not args.no_safety_checker,
                 config=args.config,
-                vae=args.vae,
-                fast=fast,
+                vae=args.vae or args.default_vae,
+                fast=_fast_path(args),
+                fast_fallback=True,
             )
             settings = _settings(args, generator)
+            _tell_setup(generator)
         tagger = Tagger.load(recipe.caption_tagger, device=args.device)
         genre_tagger = (
             None if args.category else Tagger.load(recipe.genre_tagger, device=args.device)
@@ -331,6 +370,13 @@ def run_cover(args: argparse.Namespace) -> int:
         if _releasing(args):  # the first painting is the one released
             status = max(status, release(covers[0].image, path, song, args, *album))
     return status
+
+
+def _tell_setup(generator) -> None:
+    """Print the generator's notes (e.g. the fast path's fallback) as warnings on stderr; how
+    it paints (dtype, sampler) is logged by the loader (shown with --verbose)."""
+    for note in generator.notes:
+        print(f"{PROG} cover: warning: {note}", file=sys.stderr, flush=True)
 
 
 def _tell_cuts(generator, prompt: str | None, negative_prompt: str) -> None:

@@ -2,7 +2,8 @@
 
 One row per family (:data:`FAMILIES`): the native resolution, default steps and guidance, the
 scheduler the generator swaps in, the token budget of the text encoder(s), the few-step
-(LCM-LoRA) weights of the fast path, and a rough GPU cost used to size a ZeroGPU request. The
+distilled LoRAs of the fast path (:class:`FewStepLora`: 1 and 2 steps Hyper-SD, 4 steps
+LCM-LoRA), and a rough GPU cost used to size a ZeroGPU request. The
 generator looks the family up from the loaded pipeline's class (:func:`family_of`), so the app
 and the CLI take their defaults from the model they serve instead of assuming SD 1.5.
 """
@@ -23,6 +24,32 @@ log = logging.getLogger(__name__)
 
 CLIP_TOKENS = 77  # CLIP's context: 75 tokens of text between <|startoftext|> and <|endoftext|>
 
+# FewStepLora.scheduler: LCMScheduler; TCDScheduler (its eta passed per call); DDIMScheduler with
+# "trailing" timestep spacing (the last timestep first, as few-step distillations are trained)
+LCM, TCD, TRAILING = "lcm", "tcd", "trailing"
+FAST_SCHEDULERS = (LCM, TCD, TRAILING)
+HYPER_SD = "ByteDance/Hyper-SD"  # one Hub repo, one .safetensors per family and step count
+
+
+@dataclass(frozen=True)
+class FewStepLora:
+    """A distilled LoRA that paints in ``steps`` steps when fused on top of any model of its
+    family (a user's fine-tune included), with the sampler its authors published for it.
+
+    ``lora``: Hub id or folder; ``weight_name``: the file in it (None: diffusers' default
+    ``pytorch_lora_weights.safetensors``); ``scheduler``: one of :data:`FAST_SCHEDULERS`;
+    ``guidance``: <= 1 turns classifier-free guidance off (one UNet pass per step); ``eta``:
+    TCD's stochasticity (None for the others); ``source``: the model card it comes from.
+    """
+
+    steps: int
+    lora: str
+    weight_name: str | None
+    scheduler: str
+    guidance: float
+    eta: float | None = None
+    source: str = ""
+
 
 @dataclass(frozen=True)
 class ModelFamily:
@@ -33,7 +60,8 @@ class ModelFamily:
     swap in DPM-Solver++ 2M Karras (good covers in ~25 steps), None to keep the checkpoint's own
     (flow-matching models); ``text_tokens``: None when every tokenizer is a 77-token CLIP one,
     else the token budget of the long (T5) encoder, which then carries the prompt;
-    ``fast_lora``: the LCM-LoRA Hub id of the fast path (None: no official one);
+    ``fast_lora``: the LCM-LoRA Hub id of the fast path at 4 steps (None: no official one);
+    ``few_step``: distilled LoRAs for fewer steps (:meth:`few_step_lora` picks one);
     ``fp16_vae``: a VAE that does not overflow in float16 (None: the family's own is fine);
     ``gpu_seconds_per_step``: rough seconds of one denoising step of one image at ``size`` on a
     ZeroGPU slice, with classifier-free guidance (used only to size the GPU request).
@@ -51,6 +79,34 @@ class ModelFamily:
     fast_lora: str | None = None
     fp16_vae: str | None = None
     gpu_seconds_per_step: float = 0.05
+    few_step: tuple[FewStepLora, ...] = ()
+
+    def few_step_loras(self) -> tuple[FewStepLora, ...]:
+        """Every few-step LoRA of the family, fewest steps first (the LCM-LoRA at 4 steps)."""
+        lcm = ()
+        if self.fast_lora:
+            card = f"https://huggingface.co/{self.fast_lora}"
+            lcm = (FewStepLora(4, self.fast_lora, None, LCM, 1.0, source=card),)
+        return tuple(sorted(self.few_step + lcm, key=lambda f: f.steps))
+
+    def few_step_lora(self, steps: int) -> FewStepLora | None:
+        """The LoRA distilled for the most steps not over ``steps`` (the fewest-step one when
+        all want more); None when the family has none."""
+        loras = self.few_step_loras()
+        if not loras:
+            return None
+        fitting = [f for f in loras if f.steps <= steps]
+        return fitting[-1] if fitting else loras[0]
+
+
+def _hyper_sd(prefix: str, steps: int) -> FewStepLora:
+    """Hyper-SD's LoRA for ``steps`` steps with its model card's sampler: the 1-step (unified)
+    LoRA with TCDScheduler, eta 1.0; the N-step LoRAs with DDIM "trailing"; guidance 0."""
+    card = f"https://huggingface.co/{HYPER_SD}"
+    if steps == 1:
+        return FewStepLora(1, HYPER_SD, f"{prefix}-1step-lora.safetensors", TCD, 0.0, 1.0, card)
+    name = f"{prefix}-{steps}steps-lora.safetensors"
+    return FewStepLora(steps, HYPER_SD, name, TRAILING, 0.0, source=card)
 
 
 FAMILIES: dict[str, ModelFamily] = {
@@ -66,6 +122,7 @@ FAMILIES: dict[str, ModelFamily] = {
             guidance=7.5,
             fast_lora="latent-consistency/lcm-lora-sdv1-5",
             gpu_seconds_per_step=0.03,
+            few_step=(_hyper_sd("Hyper-SD15", 1), _hyper_sd("Hyper-SD15", 2)),
         ),
         ModelFamily(
             "sd2",
@@ -88,6 +145,7 @@ FAMILIES: dict[str, ModelFamily] = {
             fast_lora="latent-consistency/lcm-lora-sdxl",
             fp16_vae="madebyollin/sdxl-vae-fp16-fix",
             gpu_seconds_per_step=0.12,
+            few_step=(_hyper_sd("Hyper-SDXL", 1), _hyper_sd("Hyper-SDXL", 2)),
         ),
         ModelFamily(
             "sd3",

@@ -21,7 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..prompts import DEFAULT_NEGATIVE_PROMPT, FittedText, fit_text
 from .checkpoints import is_single_file, load_single_file
-from .families import FAMILIES, ModelFamily, PromptBudget, family_of, pipeline_budget
+from .dtypes import dtype_label, resolve_dtype
+from .errors import GeneratorError
+from .families import ModelFamily, PromptBudget, family_of, pipeline_budget
+from .fastpath import FastPath, fuse_lora, set_up_fast_path
+
+__all__ = ["CoverGenerator", "Cover", "FastPath", "GenerationSettings", "GeneratorError"]
 
 if TYPE_CHECKING:
     import torch
@@ -37,10 +42,6 @@ MIN_SIZE, MAX_SIZE = 64, 2048  # pixels
 # past 2**53), and plenty of distinct covers. Variation seeds wrap around past the top.
 MAX_SEED = 2**32 - 1
 _seeds = random.Random()  # fresh seeds only; never touches the global or torch RNGs
-
-
-class GeneratorError(RuntimeError):
-    """The model could not be loaded, or ran out of memory while painting."""
 
 
 @dataclass
@@ -90,44 +91,6 @@ class Cover:
     nsfw: bool = False
     prompt_cut: str = ""
     negative_cut: str = ""
-
-
-LCM = "lcm"  # FastPath.scheduler: LCMScheduler
-
-
-@dataclass(frozen=True)
-class FastPath:
-    """The few-step sampler: a consistency-distilled LoRA (LCM-LoRA) fused on top of the model
-    (a user's fine-tune included), :class:`~diffusers.LCMScheduler`, 4-8 steps, low guidance.
-
-    ``lora``: LoRA weights (folder or Hub id); None: the family's LCM-LoRA
-    (:attr:`ModelFamily.fast_lora`); ``""``: no LoRA, the checkpoint is itself distilled (an LCM
-    or similar few-step checkpoint). ``guidance``: 1.0 turns classifier-free guidance off, one
-    UNet evaluation per step instead of two (LCM-LoRA wants 1-2). ``vae``: optionally a tiny
-    autoencoder (``AutoencoderTiny``, e.g. "madebyollin/taesd" for SD 1.x, "madebyollin/taesdxl"
-    for SDXL) to decode with: on a CPU the full VAE's decode at 512 px costs about two UNet
-    passes, TAESD's a tenth of one, at some loss of fine detail.
-    """
-
-    lora: str | None = None
-    steps: int = 4
-    guidance: float = 1.0
-    scheduler: str = LCM
-    vae: str | None = None
-
-    def __post_init__(self):
-        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
-            raise ValueError(f"fast path steps must be a whole number >= 1, got {self.steps!r}")
-        if self.scheduler != LCM:
-            raise ValueError(f"fast path scheduler must be {LCM!r}, got {self.scheduler!r}")
-
-    @classmethod
-    def from_option(cls, lora: str | None, vae: str | None = None) -> FastPath:
-        """The fast path an operator asked for with ``--fast-lora`` / ``ALBUMCOVER_FAST_LORA``
-        (None: not set, the family's LCM-LoRA; ``"none"``: a distilled checkpoint) and
-        ``--fast-vae`` / ``ALBUMCOVER_FAST_VAE`` (None: the model's own VAE)."""
-        none = lora is not None and lora.strip().lower() == "none"
-        return cls(lora="" if none else lora, vae=vae or None)
 
 
 @contextmanager
@@ -214,19 +177,6 @@ def _set_vae(pipe, family: ModelFamily, vae, dtype, local_files_only: bool, name
         log.info("%s: VAE decodes in float32 (or pass vae=%r)", name, family.fp16_vae)
 
 
-def _set_tiny_vae(pipe, vae: str, dtype, local_files_only: bool, name: str) -> None:
-    from diffusers import AutoencoderTiny
-
-    try:
-        pipe.vae = AutoencoderTiny.from_pretrained(
-            vae, torch_dtype=dtype, local_files_only=local_files_only
-        )
-    except Exception as e:
-        raise GeneratorError(
-            f"cannot load the fast path's tiny VAE {vae!r} for {name!r}: {e}"
-        ) from e
-
-
 def _set_scheduler(pipe, family: ModelFamily) -> None:
     # DPM-Solver++ (2M, Karras sigmas): good covers in ~25 steps instead of PNDM's 50. Only
     # where the family wants it and the checkpoint's scheduler is compatible.
@@ -240,36 +190,16 @@ def _set_scheduler(pipe, family: ModelFamily) -> None:
         )
 
 
-def _fast_lora(fast: FastPath | None, family: ModelFamily, name: str) -> str | None:
-    if fast is None:
-        return None
-    if fast.lora is not None:
-        return fast.lora or None  # "": a distilled checkpoint, nothing to load
-    if family.fast_lora is None:
-        with_lora = sorted(f.name for f in FAMILIES.values() if f.fast_lora)
-        raise GeneratorError(
-            f"no LCM-LoRA is known for {family.label} ({name!r}); the fast path has one for "
-            f"{with_lora}: pass a few-step LoRA (ALBUMCOVER_FAST_LORA / --fast-lora) or 'none' "
-            "for an already distilled checkpoint"
-        )
-    return family.fast_lora
+def _prefer_channels_last(pipe) -> None:
+    """The UNet and the VAE (or tiny VAE) in the channels-last layout, which oneDNN's CPU
+    convolutions run without reordering each activation: on 2 cores a bf16 SD 1.5 UNet pass
+    and a TAESD decode took about half the time (benchmarks/bench_engines.py)."""
+    import torch
 
-
-def _fuse_lora(pipe, weights: str, adapter: str, name: str) -> None:
-    """Load a LoRA and fuse it into the weights, so it costs nothing per step and the next
-    LoRA (the fast path's on top of the user's) stacks on the fused result."""
-    try:
-        pipe.load_lora_weights(weights, adapter_name=adapter)
-        pipe.fuse_lora(
-            components=list(getattr(pipe, "_lora_loadable_modules", ["unet"])),
-            adapter_names=[adapter],
-        )
-        pipe.unload_lora_weights()  # the LoRA layers go; the fused weights stay
-    except Exception as e:  # a missing file, a LoRA for another architecture...
-        raise GeneratorError(
-            f"cannot load LoRA {weights!r} into model {name!r}: {e}; point it at a folder "
-            "with pytorch_lora_weights.safetensors made for this model's architecture"
-        ) from e
+    for name in ("unet", "vae"):
+        module = getattr(pipe, name, None)
+        if isinstance(module, torch.nn.Module):
+            module.to(memory_format=torch.channels_last)
 
 
 def gpu_seconds(settings: GenerationSettings, family: ModelFamily, overhead: float = 15.0) -> int:
@@ -289,7 +219,9 @@ class CoverGenerator:
 
     ``family`` (looked up from the pipeline's class when not given) supplies the defaults:
     :meth:`default_settings` for the size, steps and guidance, :attr:`budget` for the prompt's
-    token budget. ``fast`` is the few-step sampler the pipeline was set up with, if any.
+    token budget. ``fast`` is the few-step sampler the pipeline was set up with, if any;
+    ``notes`` what the user should know about how it was set up (e.g. that the few-step path
+    fell back to the model's own sampler, and which setting fixes it).
 
     Calls to :meth:`generate` are serialised: a diffusers pipeline (its scheduler state) is not
     safe to run from two threads at once, and a web app may call it from several.
@@ -301,11 +233,13 @@ class CoverGenerator:
         model_id: str = "custom",
         family: ModelFamily | None = None,
         fast: FastPath | None = None,
+        notes: tuple[str, ...] = (),
     ):
         self.pipeline = pipeline
         self.model_id = model_id
         self.family = family or family_of(pipeline)
         self.fast = fast
+        self.notes = tuple(notes)
         self.budget: PromptBudget = pipeline_budget(pipeline, self.family)
         self._lock = threading.Lock()
         pipeline.set_progress_bar_config(disable=True)
@@ -313,6 +247,11 @@ class CoverGenerator:
     @property
     def device(self) -> torch.device:
         return self.pipeline.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype the weights were converted to (bfloat16, float16 or float32)."""
+        return self.pipeline.dtype
 
     @property
     def has_safety_checker(self) -> bool:
@@ -340,13 +279,14 @@ class CoverGenerator:
         model: str | os.PathLike,
         lora: str | os.PathLike | None = None,
         device: str | None = None,
-        dtype: torch.dtype | None = None,
+        dtype: torch.dtype | str | None = None,
         safety_checker: bool = True,
         local_files_only: bool = False,
         *,
         config: str | os.PathLike | None = None,
         vae: str | os.PathLike | None = None,
         fast: FastPath | bool | None = None,
+        fast_fallback: bool = False,
     ) -> CoverGenerator:
         """Load a text-to-image checkpoint: a Hub id, a local diffusers folder, or one
         ``.safetensors`` / ``.ckpt`` file (SD 1.x, SD 2.x, SDXL, SD 3, FLUX, ...).
@@ -357,7 +297,10 @@ class CoverGenerator:
             lora: optional LoRA weights (folder or Hub id) loaded with ``load_lora_weights`` and
                 fused into the weights (no per-step cost).
             device: "cuda", "mps", "cpu"...; None picks the best available.
-            dtype: None: float16 on CUDA, float32 elsewhere.
+            dtype: a torch dtype or its name ("bfloat16", "bf16", "float32"...); None or "auto":
+                float16 on CUDA, bfloat16 on a CPU with AVX512_BF16 or AMX, float32 elsewhere
+                (:func:`~albumcover.paint.dtypes.default_dtype`). Every component's weights
+                are converted (text encoder, UNet, VAE or tiny VAE, safety checker).
             safety_checker: keep the checkpoint's own safety checker when it has one; False
                 removes it (the operator's choice).
             local_files_only: never touch the network, use the local Hub cache or folder only.
@@ -367,11 +310,13 @@ class CoverGenerator:
                 "madebyollin/sdxl-vae-fp16-fix" for SDXL in float16. Without one, an SDXL VAE
                 in float16 decodes in float32 (SDXL's VAE overflows to black images in fp16).
             fast: a :class:`FastPath` (True: the default one) for the few-step sampler.
+            fast_fallback: when the fast path's LoRA (or tiny VAE) cannot be loaded, paint with
+                the model's own sampler (VAE) instead of raising, and say so in :attr:`notes`.
 
         Raises:
             GeneratorError: the model, VAE or LoRA cannot be loaded (missing folder or file,
-                unknown id, no network, out of memory, no LCM-LoRA for this family); the
-                message says how to point at a local folder.
+                unknown id, no network, out of memory, no few-step LoRA for this family, a
+                dtype this device cannot run); the message says what to set instead.
         """
 
         hint = (
@@ -406,8 +351,10 @@ class CoverGenerator:
             kind = torch.device(device).type
         except (RuntimeError, TypeError) as e:
             raise GeneratorError(f"unknown device {device!r} for model {name!r}: {e}") from e
-        if dtype is None:
-            dtype = torch.float16 if kind == "cuda" else torch.float32
+        try:
+            dtype = resolve_dtype(dtype, torch.device(kind))
+        except ValueError as e:
+            raise GeneratorError(f"model {name!r}: {e}") from e
         kwargs: dict[str, Any] = {}
         if not safety_checker:
             kwargs.update(safety_checker=None, requires_safety_checker=False)
@@ -425,31 +372,31 @@ class CoverGenerator:
         family = family_of(pipe)
         _set_vae(pipe, family, vae, dtype, local_files_only, name)
         _set_scheduler(pipe, family)
-        for adapter, weights in (("user", lora), ("fast", _fast_lora(fast, family, name))):
-            if weights:
-                _fuse_lora(pipe, os.fspath(weights), adapter, name)
+        if lora:
+            fuse_lora(pipe, os.fspath(lora), "user", name)
+        notes: list[str] = []
         if fast is not None:
-            from diffusers import LCMScheduler
-
-            pipe.scheduler = LCMScheduler.from_config(pipe.scheduler.config)
-            if fast.vae:
-                _set_tiny_vae(pipe, fast.vae, dtype, local_files_only, name)
+            fast, notes = set_up_fast_path(
+                pipe, fast, family, dtype, local_files_only, name, fast_fallback
+            )
         try:
             pipe.to(device)
         except Exception as e:  # out of memory, an unknown device, no driver
             raise GeneratorError(f"cannot move model {name!r} to {device!r}: {e}") from e
+        if kind == "cpu":
+            _prefer_channels_last(pipe)
         if safety_checker and getattr(pipe, "safety_checker", None) is None:
             log.info("model %s has no safety checker", name)
         log.info(
-            "loaded %s (%s) on %s (%s)%s%s",
+            "loaded %s (%s) on %s in %s%s%s",
             name,
             family.label,
             device,
-            dtype,
+            dtype_label(dtype),
             f" + LoRA {lora}" if lora else "",
-            f" + fast path ({fast.steps} steps)" if fast else "",
+            f" + fast path ({fast.describe()})" if fast else "",
         )
-        return cls(pipe, model_id=name, family=family, fast=fast)
+        return cls(pipe, model_id=name, family=family, fast=fast, notes=tuple(notes))
 
     def count_tokens(self, text: str) -> int:
         """Tokens the text encoder(s) see for ``text``, including the start and end tokens
@@ -518,6 +465,8 @@ class CoverGenerator:
             progress(step + 1, pipe.num_timesteps)
             return callback_kwargs
 
+        # TCD's stochasticity goes with each call (the pipeline hands it to scheduler.step)
+        extra = {"eta": self.fast.eta} if self.fast and self.fast.eta is not None else {}
         with self._lock:
             try:
                 out = self.pipeline(
@@ -530,6 +479,7 @@ class CoverGenerator:
                     num_images_per_prompt=n,
                     generator=generators,
                     callback_on_step_end=on_step_end if progress else None,
+                    **extra,
                 )
             except torch.OutOfMemoryError as e:
                 raise GeneratorError(

@@ -37,6 +37,7 @@ SONG = "song.mp3"  # never opened: every case here fails before any audio is rea
         ("--category", "polka from mars", "must be one of rock, pop"),
         ("--style", "baroque", "invalid choice"),
         ("--tagger", "MTT_big", "invalid choice"),
+        ("--dtype", "int8", "must be one of auto, float32"),
     ],
 )
 def test_bad_cover_flags_exit_2_naming_the_flag(flag, value, rule, capsys):
@@ -156,3 +157,21 @@ def test_a_written_prompt_shortened_to_the_budget_says_what_it_left_out(
     assert "Verse39" not in prompt_line
     assert note.startswith("  (shortened to the model's token budget; left out: ")
     assert "Verse39" in note
+
+
+def test_dtype_forced_either_way_and_emulated_bf16_refused(clip_path, tiny_model, tmp_path, caplog):
+    import torch
+
+    from albumcover.paint.dtypes import bf16_native
+
+    caplog.set_level("INFO", logger="albumcover")
+    argv = ["cover", str(clip_path), "--category", "jazz", "--prompt", "a red door", "--n", "1"]
+    argv += ["--model", str(tiny_model), "--steps", "1", "--size", "64", "--no-fast"]
+    assert main([*argv, "--out", str(tmp_path / "a"), "--dtype", "float32"]) == 0
+    assert "on cpu in float32" in caplog.text
+    caplog.clear()
+    code = main([*argv, "--out", str(tmp_path / "b"), "--dtype", "bf16"])
+    if bf16_native(torch.device("cpu")):
+        assert code == 0 and "on cpu in bfloat16" in caplog.text
+    else:  # emulated: refused with the fix in the message, nothing painted
+        assert code == 1 and not list((tmp_path / "b").glob("*.png"))

@@ -49,11 +49,16 @@ def test_import_is_cheap():
     assert out.stdout.strip() == "set()"
 
 
-def test_loads_on_cpu_in_float32_with_dpm_solver(generator, folders):
+def test_loads_on_cpu_in_its_default_dtype_with_dpm_solver(generator, folders):
     import torch
 
+    from albumcover.paint.dtypes import bf16_native
+
     pipe = generator.pipeline
-    assert generator.device.type == "cpu" and pipe.unet.dtype == torch.float32
+    native = bf16_native(torch.device("cpu"))
+    expected = torch.bfloat16 if native else torch.float32
+    assert generator.device.type == "cpu" and generator.dtype == expected
+    assert pipe.unet.dtype == pipe.text_encoder.dtype == pipe.vae.dtype == expected
     assert type(pipe.scheduler).__name__ == "DPMSolverMultistepScheduler"
     assert pipe.scheduler.config.algorithm_type == "dpmsolver++"
     assert generator.model_id == str(folders["checked"])

@@ -1,5 +1,8 @@
 """Serving other families and the fast path: ``python -m albumcover cover`` on a tiny SDXL, a
-single-file checkpoint and the LCM fast path; the app started with ``ALBUMCOVER_FAST=1``."""
+single-file checkpoint and the few-step path (and its fallback when its LoRA is missing); the
+app started with ``ALBUMCOVER_FAST=1``, with a LoRA and without one."""
+
+import json
 
 import pytest
 from gradio_client import Client
@@ -40,22 +43,29 @@ def test_cli_paints_with_sdxl_and_a_single_file(models, clip_path, tmp_path, cap
             assert image.size == (IMAGE_SIZE, IMAGE_SIZE)
 
 
-def test_cli_fast_path(models, clip_path, tmp_path, capsys):
+def test_cli_fast_path(models, clip_path, tmp_path, capsys, caplog):
+    caplog.set_level("INFO", logger="albumcover")
     out = tmp_path / "fast"
     args = ["cover", str(clip_path), "--model", str(models["sd"]), *SMALL, "--out", str(out)]
-    assert main([*args, "--fast", "--fast-lora", str(models["lora"])]) == 0
+    assert main([*args, "--fast", "--fast-lora", str(models["lora"]), "--steps", "4"]) == 0
     assert len(pngs(out)) == 1
-    # a missing LCM-LoRA is a load error naming it, before any song is tagged
+    assert "fast path (4 steps, lcm, LCM)" in caplog.text  # what --verbose shows
+    assert "few-step path is off" not in capsys.readouterr().err
+    # a missing LoRA: the model's own sampler paints, and the warning says what to set
     missing = str(tmp_path / "no-lora")
-    assert main([*args, "--fast", "--fast-lora", missing]) == 1
-    assert "cannot load LoRA" in capsys.readouterr().err
+    assert main([*args, "--fast-lora", missing, "--out", str(tmp_path / "fallback")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: The few-step path is off" in err and missing in err
+    assert "ALBUMCOVER_FAST=0" in err and "ALBUMCOVER_FAST_LORA" in err and "--no-fast" in err
+    assert "25 steps, several times slower" in err
+    assert len(pngs(tmp_path / "fallback")) == 1
 
 
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--fast-lora", "x"], "--fast-lora only applies with --fast"),
-        (["--fast-vae", "x"], "--fast-vae only applies with --fast"),
+        (["--no-fast", "--fast-lora", "x"], "--fast-lora does not apply with --no-fast"),
+        (["--no-fast", "--fast-vae", "x"], "--fast-vae does not apply with --no-fast"),
         (["--config", "x"], "--config only applies to a single-file --model"),
     ],
 )
@@ -88,8 +98,44 @@ def test_the_app_with_the_fast_path(models, tmp_path, clip_path):
             for c in client.config["components"]
             if c["props"].get("elem_id")
         }
-        assert props["steps"]["value"] == 4  # the fast path's steps are the UI's default
+        assert props["steps"]["value"] == 2  # the CPU's fast path: 2 steps, its UI default
         assert props["width"]["maximum"] == 1024 and props["width"]["value"] == IMAGE_SIZE
         gallery = client.predict("cover album of rock song", num_images=1, api_name="/generate")
         assert len(gallery) == 1
-        assert "fast path (4 steps)" in server.log()
+        log = server.log()
+        assert "fast path (2 steps, lcm, DDIM trailing)" in log
+        assert "The few-step path is off" not in log
+
+
+def test_the_app_falls_back_when_the_fast_lora_is_missing(models, tmp_path):
+    # a local model, no network, the fast path on (the CPU default) and its LoRA on the Hub:
+    # Generate still works, with the model's own sampler, and the page says what to set
+    env = dict(
+        ALBUMCOVER_MODEL=str(models["sd"]),
+        ALBUMCOVER_FAST="1",
+        ALBUMCOVER_IMAGE_SIZE=str(IMAGE_SIZE),
+    )
+    with AppServer(tmp_path, **env) as server:
+        client = Client(server.wait(), verbose=False, download_files=tmp_path / "downloads")
+        props = {
+            c["props"].get("elem_id"): c["props"]
+            for c in client.config["components"]
+            if c["props"].get("elem_id")
+        }
+        assert props["steps"]["value"] == 25  # the model's own sampler
+        page = json.dumps(client.config)
+        assert "The few-step path is off" in page and "Hyper-SD15-2steps-lora" in page
+        assert "ALBUMCOVER_FAST=0" in page and "ALBUMCOVER_FAST_LORA" in page
+        gallery = client.predict(
+            "cover album of rock song", num_images=1, steps=2, api_name="/generate"
+        )
+        assert len(gallery) == 1
+        assert "WARNING" in server.log() and "The few-step path is off" in server.log()
+
+
+def test_the_app_refuses_an_unknown_dtype(models, tmp_path):
+    env = dict(ALBUMCOVER_MODEL=str(models["sd"]), ALBUMCOVER_DTYPE="int8")
+    with AppServer(tmp_path, **env) as server:
+        with pytest.raises(RuntimeError, match="exited"):
+            server.wait()
+        assert "ALBUMCOVER_DTYPE: unknown dtype 'int8'; one of: auto, float32" in server.log()

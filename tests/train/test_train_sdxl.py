@@ -115,8 +115,11 @@ def test_lora_on_unet_and_both_text_encoders_with_validation_like_the_app(base, 
     assert "![step 1](validation/step-1/grid.png)" in card and "negative prompt" in card
     assert f'pipe.load_lora_weights("{out}")' in card
 
-    # the final images are exactly what the app's generator paints from the output
-    app = CoverGenerator.from_pretrained(base, lora=out, device="cpu", safety_checker=False)
+    # the final images are exactly what the app's generator paints from the output (in float32,
+    # the training's dtype, not bf16 where the CPU has it)
+    app = CoverGenerator.from_pretrained(
+        base, lora=out, device="cpu", safety_checker=False, dtype="float32"
+    )
     images = paint(app, PROMPT, num_images=2, steps=2, size=32, seed=7)
     for i, image in enumerate(images):
         saved = np.asarray(read_image(out / "validation" / "step-2" / f"{i:02d}.png"))

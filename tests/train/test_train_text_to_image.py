@@ -366,7 +366,10 @@ def test_caption_modes_train_on_the_category_or_nothing_and_say_so(base, dataset
         assert all(f"`cover album of {c} song`" in card for c in CATEGORIES)
     else:
         assert "empty captions" in card
-    app = CoverGenerator.from_pretrained(base, lora=out, device="cpu", safety_checker=False)
+    # float32 as the validation painted (the training's dtype), not bf16 where the CPU has it
+    app = CoverGenerator.from_pretrained(
+        base, lora=out, device="cpu", safety_checker=False, dtype="float32"
+    )
     render(app)
     # validation painted as the app serves the mode: a `none` model gets the empty prompt
     # without guidance, whatever --validation_prompt says
