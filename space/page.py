@@ -4,8 +4,9 @@ prompt and the covers. UI wiring only; every decision about tags, prompts and im
 the library (:mod:`albumcover.pipeline`), every ZeroGPU decision in :mod:`space.zerogpu`.
 
 Named API endpoints: ``/analyze`` and ``/generate`` here, ``/letter``, ``/export`` and ``/embed``
-in :mod:`space.release_panel`, ``/kit`` in :mod:`space.kit_panel`. Every value they take is checked by :mod:`space.checks` before a
-handler runs, so the handlers only say what is missing (no song, no prompt, no model).
+in :mod:`space.release_panel`, ``/kit`` in :mod:`space.kit_panel`. Every value they take is
+checked by :mod:`space.checks` before a handler runs, so the handlers only say what is missing
+(no song, no prompt, no model).
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ it, and every seed shown is one that can be typed back.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import random
 import threading
@@ -200,18 +199,6 @@ def _prefer_channels_last(pipe) -> None:
         module = getattr(pipe, name, None)
         if isinstance(module, torch.nn.Module):
             module.to(memory_format=torch.channels_last)
-
-
-def gpu_seconds(settings: GenerationSettings, family: ModelFamily, overhead: float = 15.0) -> int:
-    """A generous estimate of the GPU seconds one :meth:`CoverGenerator.generate` call needs,
-    for a ZeroGPU request (``@spaces.GPU(duration=...)``): steps x images x pixels relative to
-    the family's native size x its per-step cost, doubled for headroom, plus ``overhead`` for
-    moving the weights and decoding. Whole seconds, at most 300."""
-    pixels = settings.width * settings.height / (family.size * family.size)
-    cfg = 2.0 if settings.guidance_scale > 1 else 1.0  # guidance: two UNet passes per step
-    step = family.gpu_seconds_per_step * cfg / 2  # the table's cost assumes guidance
-    busy = settings.steps * settings.num_images * pixels * step
-    return int(min(300, math.ceil(overhead + 2 * busy)))
 
 
 class CoverGenerator:

@@ -21,7 +21,6 @@ from albumcover.paint.generator import (
     FastPath,
     GenerationSettings,
     GeneratorError,
-    gpu_seconds,
 )
 from tests.single_file import save_single_file
 from tests.tiny_models import (
@@ -233,22 +232,6 @@ def test_sdxl_in_float16_decodes_its_vae_in_float32(models, tmp_path):
     assert swapped.pipeline.vae.config.scaling_factor == 0.18215  # the SD 1.x VAE's
     with pytest.raises(GeneratorError, match="cannot load VAE"):
         CoverGenerator.from_pretrained(models["sdxl"], device="cpu", vae=tmp_path / "none")
-
-
-def test_gpu_seconds_follow_steps_images_and_size():
-    sdxl = FAMILIES["sdxl"]
-    base = GenerationSettings(steps=25, num_images=1, width=1024, height=1024)
-    seconds = gpu_seconds(base, sdxl)
-    assert 15 < seconds < 60
-    more_steps = gpu_seconds(GenerationSettings(steps=50, width=1024, height=1024), sdxl)
-    more_images = gpu_seconds(GenerationSettings(num_images=4, width=1024, height=1024), sdxl)
-    smaller = gpu_seconds(GenerationSettings(width=512, height=512), sdxl)
-    fast = gpu_seconds(
-        GenerationSettings(steps=4, guidance_scale=1.0, width=1024, height=1024), sdxl
-    )
-    assert more_steps > seconds and more_images > seconds and smaller < seconds and fast < smaller
-    huge = GenerationSettings(steps=150, num_images=4, width=2048, height=2048)
-    assert gpu_seconds(huge, sdxl) == 300
 
 
 # --- fast path -----------------------------------------------------------------------------

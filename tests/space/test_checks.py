@@ -1,8 +1,8 @@
 """Every value the API takes, tried as a hostile client would, against the real app server:
 wrong types, null, NaN/Infinity, out of range -> a message naming the field and what it accepts,
 no traceback in the server log, and the next request served. All six endpoints (/analyze,
-/generate, /letter, /export, /embed, /kit) go through the same checks (space.checks). Also: every seed
-shown can be typed back, and cuts (song length, token budget) are told to the user."""
+/generate, /letter, /export, /embed, /kit) go through the same checks (space.checks). Also:
+every seed shown can be typed back, and cuts (song length, token budget) are told to the user."""
 
 import asyncio
 import json
