@@ -34,6 +34,8 @@ and launches it. The settings:
                                GPU, else (and by default) Lanczos + a light sharpen
     ALBUMCOVER_MAX_SONG_SECONDS  seconds of a song decoded and heard (default 600); the user is
                                told when a longer song is cut
+    ALBUMCOVER_MAX_MEGAPIXELS  pixel budget of an uploaded cover, read from its header before
+                               it is decoded (default 36: 6000 x 6000, Apple's largest)
     ALBUMCOVER_EXAMPLES        songs to click: unset for the built-in open-licence songs
                                (space/examples.py; none with HF_HUB_OFFLINE=1), a JSON manifest
                                (path or URL), or "none"
@@ -55,6 +57,7 @@ except ImportError:  # a plain local install may lack it
     spaces = None
 
 from albumcover.ear.audio import DEFAULT_MAX_DURATION
+from albumcover.images import MAX_PIXELS
 from albumcover.paint.defaults import paint_defaults
 from albumcover.paint.dtypes import parse_dtype
 from albumcover.paint.generator import MAX_SIZE, MAX_STEPS, MIN_SIZE
@@ -141,6 +144,9 @@ QUEUE_SIZE = _env_int("ALBUMCOVER_QUEUE_SIZE", 16, minimum=1)
 UPSCALER = _env_text("ALBUMCOVER_UPSCALER")
 MAX_SONG_SECONDS = _env_int(
     "ALBUMCOVER_MAX_SONG_SECONDS", int(DEFAULT_MAX_DURATION), minimum=3, maximum=3600
+)
+MAX_MEGAPIXELS = _env_int(
+    "ALBUMCOVER_MAX_MEGAPIXELS", MAX_PIXELS // 1_000_000, minimum=1, maximum=400
 )
 EXAMPLES = _env_text("ALBUMCOVER_EXAMPLES")  # None: the built-in songs
 OFFLINE = _env_flag("HF_HUB_OFFLINE", False)  # nothing from the network: no built-in songs
@@ -242,6 +248,7 @@ def main(argv: list[str] | None = None) -> None:
         notes=tuple(notes),
         upscaler=load_upscaler(UPSCALER, has_gpu=HAS_GPU),
         max_song_seconds=MAX_SONG_SECONDS,
+        max_pixels=MAX_MEGAPIXELS * 1_000_000,
         gpu=gpu,
         examples=load_examples(EXAMPLES),
     )

@@ -20,6 +20,7 @@ import gradio as gr
 
 from albumcover.ear.audio import AudioError, load_audio_capped
 from albumcover.ear.tagger import Tagger
+from albumcover.images import MAX_PIXELS
 from albumcover.paint.generator import (
     MAX_SEED,
     MIN_SIZE,
@@ -104,6 +105,7 @@ def build_demo(
     max_song_seconds: float,
     gpu: Callable = no_gpu,
     examples: list[tuple[ExampleSong, Path]] = (),
+    max_pixels: int = MAX_PIXELS,
 ) -> gr.Blocks:
     """The Blocks UI around loaded models; ``generator`` may be the error that stopped it loading,
     in which case Analyze still works and Generate says what went wrong and how to fix it.
@@ -114,7 +116,8 @@ def build_demo(
     warnings shown on the page; ``upscaler`` a DiffusionUpscaler for the export or None;
     ``gpu``: ``spaces.GPU``-like, ``gpu(duration=..., size=...)`` decorates what runs on the GPU
     (the duration and size computed per request by :mod:`space.zerogpu`); ``examples``: songs
-    to click with their local files (:func:`space.examples.fetch_examples`; none: no row)."""
+    to click with their local files (:func:`space.examples.fetch_examples`; none: no row);
+    ``max_pixels``: the pixel budget of an uploaded cover (the release panel's)."""
     loaded = isinstance(generator, CoverGenerator)
     count_tokens = generator.count_tokens if loaded else None
     max_tokens = generator.max_tokens if loaded else CLIP_MAX_TOKENS
@@ -368,6 +371,7 @@ def build_demo(
                     generated=generated,
                     upscaler=upscaler,
                     gpu=gpu,
+                    max_pixels=max_pixels,
                 )
                 build_kit_panel(  # the release kit: art track, Canvas, post and story (/kit)
                     audio=audio,

@@ -372,11 +372,11 @@ def run_cover(args: argparse.Namespace) -> int:
     return status
 
 
-def _tell_setup(generator) -> None:
-    """Print the generator's notes (e.g. the fast path's fallback) as warnings on stderr; how
-    it paints (dtype, sampler) is logged by the loader (shown with --verbose)."""
+def _tell_setup(generator, command: str = "cover") -> None:
+    """Print the generator's notes (e.g. the fast path's fallback) as warnings on stderr, under
+    ``command``'s name; how it paints (dtype, sampler) is logged by the loader (--verbose)."""
     for note in generator.notes:
-        print(f"{PROG} cover: warning: {note}", file=sys.stderr, flush=True)
+        print(f"{PROG} {command}: warning: {note}", file=sys.stderr, flush=True)
 
 
 def _tell_cuts(generator, prompt: str | None, negative_prompt: str) -> None:

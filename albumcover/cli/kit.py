@@ -17,14 +17,16 @@ from ..files import OutputDirError, atomic_path, check_writable_dir
 from ..kit.bundle import KIT_ITEMS, make_kit, parse_items
 from ..kit.canvas import DEFAULT_SECONDS, MAX_SECONDS, MIN_SECONDS, SIZES
 from ..kit.compose import load_cover
-from ..paint.generator import MAX_SEED, MAX_SIZE, MAX_STEPS, MIN_SIZE, CoverGenerator, FastPath
+from ..paint.defaults import CPU_MODEL, GPU_MODEL
+from ..paint.dtypes import AUTO, DTYPE_NAMES, parse_dtype
+from ..paint.generator import MAX_SEED, MAX_SIZE, MAX_STEPS, MIN_SIZE, CoverGenerator
 from ..pipeline import describe_song, make_covers
 from ..prompts import CATEGORIES, SongInfo
 from ..release.lettering import clean_text
 from ..songfile.tags import SongFileError, read_song_tags
 from . import PROG
 from .argtypes import choice, float_in, int_in
-from .cover import DEFAULT_IMAGE_MODEL, _recipe, _settings
+from .cover import _apply_defaults, _fast_path, _recipe, _settings, _tell_setup
 from .songs import album_tracks, track_song
 
 
@@ -70,9 +72,25 @@ def add_kit_parser(subparsers) -> argparse.ArgumentParser:
         help=f"songs are cut here, with a warning (default {DEFAULT_MAX_DURATION:g}, the app's)",
     )
     paint = parser.add_argument_group("painting (without --cover)")
-    paint.add_argument("--model", default=DEFAULT_IMAGE_MODEL, help="as for `cover`")
+    paint.add_argument(
+        "--model",
+        default=None,
+        help=f"as for `cover` (default, as the app's: {CPU_MODEL} without a GPU, {GPU_MODEL} "
+        "with one)",
+    )
     paint.add_argument("--lora", default=None)
-    paint.add_argument("--fast", action="store_true", help="the few-step sampler (LCM-LoRA)")
+    paint.add_argument(
+        "--fast",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the few-step path, as for `cover` (default: on without a GPU)",
+    )
+    paint.add_argument(
+        "--dtype",
+        default=AUTO,
+        type=choice((AUTO, *DTYPE_NAMES)),
+        help="the weights' type, as for `cover` (default: auto)",
+    )
     paint.add_argument("--steps", type=int_in(1, MAX_STEPS), default=None)
     paint.add_argument("--seed", type=int_in(0, MAX_SEED), default=None)
     paint.add_argument("--size", type=int_in(MIN_SIZE, MAX_SIZE, multiple=8), default=None)
@@ -125,11 +143,17 @@ def _paint(args, song: Path, album: Path | None, title: str, artist: str, out: P
     """One cover painted for ``song`` (an album's first track, for the album) as `cover` paints
     it; also written to ``out`` as <name>-cover.png. Returns the PIL image."""
     if getattr(args, "_models", None) is None:  # loaded once for every song of the run
+        _apply_defaults(args)  # the model and fast path the app and `cover` default to
         recipe = _recipe(args)
-        fast = FastPath.from_option(None) if args.fast else None
         generator = CoverGenerator.from_pretrained(
-            args.model, lora=args.lora, device=args.device, fast=fast
+            args.model,
+            lora=args.lora,
+            device=args.device,
+            dtype=parse_dtype(args.dtype),
+            fast=_fast_path(args),
+            fast_fallback=True,
         )
+        _tell_setup(generator, "kit")
         tagger = Tagger.load(recipe.caption_tagger, device=args.device)
         genre = None if args.category else Tagger.load(recipe.genre_tagger, device=args.device)
         args._models = recipe, generator, tagger, genre

@@ -221,8 +221,19 @@ def test_unloadable_model_still_analyzes_and_explains(broken_client, clip_path):
     assert "Traceback" not in str(info.value)
 
 
-def test_bad_configuration_stops_at_start_up(tmp_path):
-    env = {**os.environ, "ALBUMCOVER_QUEUE_SIZE": "many", "GRADIO_ANALYTICS_ENABLED": "False"}
+@pytest.mark.parametrize(
+    "name, value, said",
+    [
+        ("ALBUMCOVER_QUEUE_SIZE", "many", "ALBUMCOVER_QUEUE_SIZE must be a whole number in [1, "),
+        (
+            "ALBUMCOVER_MAX_MEGAPIXELS",
+            "0",
+            "ALBUMCOVER_MAX_MEGAPIXELS must be a whole number in [1, 400]",
+        ),
+    ],
+)
+def test_bad_configuration_stops_at_start_up(tmp_path, name, value, said):
+    env = {**os.environ, name: value, "GRADIO_ANALYTICS_ENABLED": "False"}
     done = subprocess.run(
         [sys.executable, str(ROOT / "app.py")],
         env=env,
@@ -232,5 +243,5 @@ def test_bad_configuration_stops_at_start_up(tmp_path):
         timeout=300,
     )
     assert done.returncode != 0
-    assert "ALBUMCOVER_QUEUE_SIZE must be a whole number in [1, " in done.stderr
+    assert said in done.stderr
     assert "Traceback" not in done.stderr

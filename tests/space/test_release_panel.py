@@ -20,6 +20,7 @@ from tests import hostile_images as hostile
 from tests.app_server import AppServer
 from tests.tiny_models import IMAGE_SIZE, save_tiny_sd
 
+BUDGET_MP = 40  # ALBUMCOVER_MAX_MEGAPIXELS of the server under test
 SIZE_RULE = r"size must be a whole number of pixels in \[640, 6000\]"
 
 
@@ -28,6 +29,8 @@ def client(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("release_app")
     tiny_sd = save_tiny_sd(tmp / "tiny_sd")
     env = dict(ALBUMCOVER_MODEL=str(tiny_sd), ALBUMCOVER_IMAGE_SIZE=str(IMAGE_SIZE))
+    # a budget other than the library's 36-megapixel default: the setting reaches every door
+    env.update(ALBUMCOVER_MAX_MEGAPIXELS=str(BUDGET_MP))
     with AppServer(tmp, **env) as server:
         yield Client(server.wait(), verbose=False, download_files=tmp / "downloads")
 
@@ -226,8 +229,10 @@ def test_a_cover_over_the_budget_is_refused_by_name_and_the_next_served(client, 
             client.predict(handle_file(bomb), "T", "A", api_name=api)
         said = str(refused.value)
         assert "cover bomb.png declares 900.0 megapixels" in said
-        assert "over the budget of 36 megapixels" in said and str(tmp_path) not in said
-        with pytest.raises(AppError, match=r"cover big.png is 7000 x 7000 pixels .* budget of 36"):
+        assert f"over the budget of {BUDGET_MP} megapixels" in said and str(tmp_path) not in said
+        with pytest.raises(
+            AppError, match=rf"cover big.png is 7000 x 7000 .* budget of {BUDGET_MP}"
+        ):
             client.predict(handle_file(big), "T", "A", api_name=api)
     with pytest.raises(AppError, match=r"cover cut.png: not a readable image \(the PNG ends"):
         client.predict(
