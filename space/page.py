@@ -11,8 +11,8 @@ checked by :mod:`space.checks` before a handler runs, so the handlers only say w
 
 from __future__ import annotations
 
-import io
 import logging
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -399,9 +399,12 @@ def build_demo(
                 covers = generate(
                     text, seed=EXAMPLE_SEED, randomize_seed=False, progress=lambda *a, **k: None
                 )
-                first = io.BytesIO()
-                covers[0][0].save(first, format="PNG")
-                lettered, details = release.letter(first, title, artist)
+                # the release panel reads covers as files (the one decoder, as an upload is
+                # read); a folder of this call's own, gone when it returns
+                with tempfile.TemporaryDirectory(prefix="albumcover-example-") as folder:
+                    first = Path(folder) / "cover.png"
+                    covers[0][0].save(first, format="PNG")
+                    lettered, details = release.letter(str(first), title, artist)
                 words = describe_lettering(details)
                 release_values = [covers[0][0], title, artist, lettered, details, words]
                 return [top, text, used, picture, covers, *release_values]

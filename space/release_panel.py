@@ -121,6 +121,7 @@ _COLOR_WORDS = {
 }  # fmt: skip
 _BACKING_WORDS = {
     "band": "on a translucent band",
+    "blurred band": "on a blurred, translucent band",
     "outline": "with an outline",
     "none": "straight on the picture",
 }
@@ -138,9 +139,10 @@ def describe_lettering(details: dict | None) -> str:
     if not details:
         return ""
     color = details.get("color", "#ffffff")
+    backing = _BACKING_WORDS.get(details.get("backing"), details.get("backing"))
     words = (
         f"**Lettering:** {details.get('layout')}, {details.get('font')}, "
-        f"{color_word(color)} ({color}) {_BACKING_WORDS.get(details.get('backing'), '')}, "
+        f"{color_word(color)} ({color}) {backing}, "
         f"contrast {details.get('contrast', 0):.1f}:1 (readable from 4.5:1)"
     )
     if details.get("title_size"):

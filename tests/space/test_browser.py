@@ -92,7 +92,7 @@ def test_a_song_to_click_on_one_screen(browser, server):
     expect(page.locator("#letter-title").get_by_role("textbox")).to_have_value("Night Drive")
     expect(page.locator("#lettered img")).to_have_count(1)
     info = page.locator("#letter-info")
-    expect(info).to_contain_text(re.compile(r"on a translucent band|outline|straight on"))
+    expect(info).to_contain_text(re.compile(r"translucent band|outline|straight on"))
     expect(info).to_contain_text(re.compile(r"contrast \d+\.\d:1"))
     page.evaluate("window.scrollTo(0, 0)")
     song, text, covers = box(page, "#song"), box(page, "#prompt"), box(page, "#gallery")

@@ -287,3 +287,20 @@ def test_a_title_that_is_not_text_is_refused_at_the_api(client, painting, value)
     for api in ("/letter", "/export"):
         with pytest.raises(AppError, match="title must be text; got"):
             client.predict(handle_file(painting), value, "Ana", api_name=api)
+
+
+@pytest.mark.parametrize(
+    "backing, words",
+    [
+        ("band", "on a translucent band"),
+        ("blurred band", "on a blurred, translucent band"),
+        ("outline", "with an outline"),
+        ("none", "straight on the picture"),
+    ],
+)
+def test_lettering_details_in_words_name_every_backing(backing, words):
+    from space.release_panel import describe_lettering
+
+    details = dict(layout="bottom", font="serif", color="#ffffff", backing=backing, contrast=6.1)
+    said = describe_lettering(details)
+    assert f"bottom, serif, white (#ffffff) {words}, contrast 6.1:1" in said
