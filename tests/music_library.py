@@ -125,3 +125,20 @@ def with_junk_artist(path: Path) -> Path:
     assert data.count(b"ARTISTMARK") == 1
     path.write_bytes(data.replace(b"ARTISTMARK", b"Beyonc\xe9!!!"))
     return path
+
+
+def write_album(folder: Path, clip: Path, *, artist: str | None = None) -> Path:
+    """An album folder for the CLI tests: "01 - Night Drive.mp3" tagged with the title "Tagged
+    Title" (and ``artist``), an untagged "02_Slow Lights.mp3" (3.5 s each, cut from ``clip``), a
+    text file posing as "03 - Broken.mp3" and a notes.txt that is no audio at all."""
+    for name, start in (("01 - Night Drive.mp3", 0), ("02_Slow Lights.mp3", 12)):
+        subprocess.run(
+            ["ffmpeg", "-loglevel", "error", "-y", "-ss", str(start), "-t", "3.5"]
+            + ["-i", str(clip), "-map_metadata", "-1", str(folder / name)],
+            check=True,
+        )
+    text = {"title": "Tagged Title"} | ({"artist": artist} if artist else {})
+    tag_mp3(folder / "01 - Night Drive.mp3", **text)
+    (folder / "03 - Broken.mp3").write_text("not audio at all")
+    (folder / "notes.txt").write_text("ignored: not an audio extension")
+    return folder

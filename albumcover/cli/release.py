@@ -28,6 +28,18 @@ from .argtypes import float_in, int_in
 from .songs import album_tracks
 
 
+def add_budget_argument(parser, what: str) -> None:
+    """``--max-megapixels MP``: the pixel budget of the images a command reads (``what`` it
+    does), in megapixels; default the library's (:data:`albumcover.images.MAX_PIXELS`)."""
+    parser.add_argument(
+        "--max-megapixels",
+        type=float_in(0.01, 1000),
+        default=MAX_PIXELS / 1e6,
+        metavar="MP",
+        help=f"{what} (default {describe_budget(MAX_PIXELS)})",
+    )
+
+
 def add_release_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``cover`` flags that turn a painting into a release: export, lettering, embedding."""
 
@@ -60,14 +72,7 @@ def add_release_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--image", default=None, metavar="PICTURE", help="release this picture, paint nothing"
     )
-    group.add_argument(
-        "--max-megapixels",
-        type=float_in(0.01, 1000),
-        default=MAX_PIXELS / 1e6,
-        metavar="MP",
-        help=f"the pixel budget of --image, read from its header before decoding (default "
-        f"{describe_budget(MAX_PIXELS)})",
-    )
+    add_budget_argument(group, "the pixel budget of --image, read from its header before decoding")
     group.add_argument(
         "--upscaler",
         default=None,
@@ -233,14 +238,7 @@ def add_check_parser(subparsers) -> argparse.ArgumentParser:
         "--text", default=None, help="the lettering on the covers (default: read from the file)"
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per file")
-    parser.add_argument(
-        "--max-megapixels",
-        type=float_in(0.01, 1000),
-        default=MAX_PIXELS / 1e6,
-        metavar="MP",
-        help=f"a file declaring more is failed from its header, undecoded (default "
-        f"{describe_budget(MAX_PIXELS)})",
-    )
+    add_budget_argument(parser, "a file declaring more is failed from its header, undecoded")
     parser.set_defaults(func=run_check)
     return parser
 

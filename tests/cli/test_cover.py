@@ -1,31 +1,17 @@
 """`python -m albumcover cover`: prompts for a song or an album folder, covers as PNG files."""
 
-import subprocess
-
 import pytest
-from mutagen.easyid3 import EasyID3
 from PIL import Image
 
 from albumcover.cli.main import main
+from tests.music_library import write_album
 from tests.tiny_models import save_tiny_sd
 
 
 @pytest.fixture(scope="module")
 def album(clip_path, tmp_path_factory):
     """An album folder: a tagged track, an untagged one, and a text file posing as a song."""
-    folder = tmp_path_factory.mktemp("album")
-    for name, start in (("01 - Night Drive.mp3", 0), ("02_Slow Lights.mp3", 12)):
-        subprocess.run(
-            ["ffmpeg", "-loglevel", "error", "-y", "-ss", str(start), "-t", "3.5"]
-            + ["-i", str(clip_path), "-map_metadata", "-1", str(folder / name)],
-            check=True,
-        )
-    tags = EasyID3()
-    tags["title"] = "Tagged Title"
-    tags.save(folder / "01 - Night Drive.mp3")
-    (folder / "03 - Broken.mp3").write_text("not audio at all")
-    (folder / "notes.txt").write_text("ignored: not an audio extension")
-    return folder
+    return write_album(tmp_path_factory.mktemp("album"), clip_path)
 
 
 @pytest.fixture(scope="module")

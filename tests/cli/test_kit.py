@@ -1,14 +1,12 @@
 """`python -m albumcover kit`: a song's (or an album's) release kit in a folder; bad input named,
 the rest still done."""
 
-import subprocess
-
 import pytest
-from mutagen.easyid3 import EasyID3
 from PIL import Image
 
 from albumcover.cli.main import main
 from tests.kit.media import cover_image, probe, stream, write_song
+from tests.music_library import write_album
 from tests.tiny_models import save_tiny_sd
 
 
@@ -27,19 +25,7 @@ def cover(tmp_path_factory):
 @pytest.fixture(scope="module")
 def album(clip_path, tmp_path_factory):
     """Two mp3 tracks (one with a title tag) and a text file posing as a third."""
-    folder = tmp_path_factory.mktemp("album")
-    for name, start in (("01 - Night Drive.mp3", 0), ("02_Slow Lights.mp3", 12)):
-        subprocess.run(
-            ["ffmpeg", "-loglevel", "error", "-y", "-ss", str(start), "-t", "3.5"]
-            + ["-i", str(clip_path), "-map_metadata", "-1", str(folder / name)],
-            check=True,
-        )
-    tags = EasyID3()
-    tags["title"] = "Tagged Title"
-    tags["artist"] = "Ana"
-    tags.save(folder / "01 - Night Drive.mp3")
-    (folder / "03 - Broken.mp3").write_text("not audio at all")
-    return folder
+    return write_album(tmp_path_factory.mktemp("album"), clip_path, artist="Ana")
 
 
 def test_one_song_four_files(song, cover, tmp_path, capsys):
