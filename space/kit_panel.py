@@ -13,7 +13,6 @@ outside gradio's swept cache, whether it succeeds or fails.
 from __future__ import annotations
 
 import logging
-import re
 import tempfile
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from albumcover.kit.compose import load_cover
 
 from . import checks, memory
 from .checks import refuse
+from .release_panel import file_stem
 
 log = logging.getLogger("albumcover.app")
 
@@ -43,11 +43,6 @@ def _items(field: str, value) -> list[str]:
     except ValueError as e:
         raise refuse(f"{rule}; got {checks.show(value)}") from e
     return value
-
-
-def _stem(song: str) -> str:
-    stem = re.sub(r"[^\w\- ]+", "", Path(song).stem).strip()[:80]
-    return stem or "song"
 
 
 def build_kit_panel(*, audio, title, artist, release_date, gallery, generated, max_song_seconds):
@@ -87,7 +82,7 @@ def build_kit_panel(*, audio, title, artist, release_date, gallery, generated, m
                     song,
                     picture,
                     folder,
-                    stem=_stem(song),
+                    stem=file_stem(Path(song).stem, "song"),
                     title=title,
                     artist=artist,
                     date_line=date_line,

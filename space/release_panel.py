@@ -164,9 +164,11 @@ class ReleasePanel:
     outputs: list
 
 
-def _file_stem(title: str) -> str:
-    stem = re.sub(r"[^\w\- ]+", "", title).strip()[:80]
-    return stem or "cover"
+def file_stem(text: str, fallback: str) -> str:
+    """A served file's name from user ``text`` (a title, an upload's name): word characters,
+    hyphens and spaces only, at most 80 of them; ``fallback`` when nothing is left."""
+    stem = re.sub(r"[^\w\- ]+", "", text).strip()[:80]
+    return stem or fallback
 
 
 def _served(component: gr.components.Component, path: Path) -> str:
@@ -227,7 +229,7 @@ def build_release_panel(
         except ValueError as e:
             raise refuse(str(e)) from e
         del image
-        name = f"{_file_stem(title)}{result.suffix}"
+        name = f"{file_stem(title, 'cover')}{result.suffix}"
         progress(0.8, desc="checking it against the stores' rules")
         report = check_cover(result.data, max_bytes=settings.max_bytes, name=name)
         with tempfile.TemporaryDirectory(prefix="albumcover-export-") as folder:

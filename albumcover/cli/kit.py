@@ -22,7 +22,7 @@ from ..paint.dtypes import AUTO, DTYPE_NAMES, parse_dtype
 from ..paint.generator import MAX_SEED, MAX_SIZE, MAX_STEPS, MIN_SIZE, CoverGenerator
 from ..pipeline import describe_song, make_covers
 from ..prompts import CATEGORIES, SongInfo
-from ..release.lettering import clean_text
+from ..release.text import clean_text
 from ..songfile.tags import SongFileError, read_song_tags
 from . import PROG
 from .argtypes import choice, float_in, int_in

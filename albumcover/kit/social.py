@@ -17,7 +17,8 @@ from PIL import Image
 
 from ..files import write_atomic
 from ..release.export import srgb_profile
-from ..release.lettering import clean_text, letter_cover
+from ..release.lettering import letter_cover
+from ..release.text import clean_text
 from .compose import backdrop, check_cover_image, letter_line, lettered
 
 POST = (1080, 1080)

@@ -19,7 +19,8 @@ from PIL import Image, ImageFilter, PngImagePlugin
 
 from ..files import write_atomic
 from ..images import srgb_profile, to_srgb
-from .lettering import LetteredCover, clean_text, letter_cover
+from .lettering import LetteredCover, letter_cover
+from .text import clean_text
 
 log = logging.getLogger(__name__)
 
