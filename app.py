@@ -21,6 +21,9 @@ and launches it. The settings:
     ALBUMCOVER_DTYPE           auto, bfloat16 or float32 (float16 on a GPU): the weights' type
                                (default auto: bfloat16 on a CPU with AVX512_BF16/AMX, float16 on
                                CUDA, else float32)
+    ALBUMCOVER_ENGINE          what runs the UNet: auto (default without a GPU: OpenVINO on a CPU
+                               in bfloat16, converted once per model and cached in the user's
+                               cache folder; else torch), torch, or openvino
     ALBUMCOVER_TAGGER          Musicnn model whose tags go into the prompt (default: the model's
                                caption recipe, else MTT_musicnn); contradicting the recipe is
                                refused at start-up
@@ -61,6 +64,7 @@ from albumcover.images import MAX_PIXELS
 from albumcover.paint.defaults import paint_defaults
 from albumcover.paint.dtypes import parse_dtype
 from albumcover.paint.generator import MAX_SIZE, MAX_STEPS, MIN_SIZE
+from albumcover.paint.ovengine import ENGINES
 from albumcover.recipe import (
     DEFAULT_RECIPE,
     CaptionRecipe,
@@ -132,6 +136,9 @@ FAST = _PAINT.fast
 FAST_STEPS = _env_int("ALBUMCOVER_FAST_STEPS", _PAINT.fast_steps, minimum=1, maximum=MAX_STEPS)
 FAST_LORA = _env_text("ALBUMCOVER_FAST_LORA")
 FAST_VAE = _env_text("ALBUMCOVER_FAST_VAE") or _PAINT.fast_vae
+ENGINE = _env_text("ALBUMCOVER_ENGINE") or _PAINT.engine
+if ENGINE not in ENGINES:
+    raise SystemExit(f"ALBUMCOVER_ENGINE must be one of {', '.join(ENGINES)}, got {ENGINE!r}")
 try:
     DTYPE = parse_dtype(_env_text("ALBUMCOVER_DTYPE"))  # None: the device decides
 except ValueError as e:
@@ -226,6 +233,7 @@ def main(argv: list[str] | None = None) -> None:
         fast_steps=FAST_STEPS,
         dtype=DTYPE,
         device=zerogpu.model_device(ZERO_GPU),
+        engine=ENGINE,
     )
     if not isinstance(generator, Exception):  # e.g. the fast path fell back: shown on the page
         notes = [*notes, *generator.notes]

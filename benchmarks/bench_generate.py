@@ -80,6 +80,12 @@ def parse_args(argv=None):
         action="store_true",
         help="with --fast: only issue 19's targets, in interleaved rounds (--runs of them)",
     )
+    p.add_argument(
+        "--engines",
+        default="torch",
+        help="with --targets, --stages, --cli: a comma list of denoiser engines (torch, openvino, "
+        "auto), each timed in the same run; OpenVINO's conversion and cached load are timed too",
+    )
     p.add_argument("--steps", type=int, default=None, help="default: 25 with --full, else 10")
     p.add_argument("--size", type=int, default=None, help="default: 512 with --full, else 64")
     p.add_argument("--runs", type=int, default=5, help="timed runs per figure (median)")
@@ -98,6 +104,9 @@ def parse_args(argv=None):
         p.error("--stages and --cli time the CPU default, SD 1.5: leave out --sdxl")
     if args.runs < 1 or args.steps < 1 or args.size < 64 or args.size % 8:
         p.error("--runs and --steps must be >= 1, --size a multiple of 8 >= 64")
+    args.engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    if not args.engines or set(args.engines) - {"torch", "openvino", "auto"}:
+        p.error("--engines: a comma list of torch, openvino, auto")
     return args
 
 
@@ -326,7 +335,7 @@ def compare_fast(folder: Path, device: str, dtypes: list, args, sync) -> list[tu
     return rows
 
 
-def time_stages(folder: Path, device: str, dtype, args, sync) -> dict:
+def time_stages(folder: Path, device: str, dtype, args, sync, engine: str = "torch") -> dict:
     """Seconds of each stage of one cover on the CPU default (Hyper-SD 2 steps + TAESD, no
     guidance), best of ``args.runs``: text encoding, denoising, decode, safety checker, the
     conversion to PIL, and the whole ``generate`` call."""
@@ -335,7 +344,14 @@ def time_stages(folder: Path, device: str, dtype, args, sync) -> dict:
     from albumcover.paint.generator import CoverGenerator
 
     fast = _few_step_paths(folder)[2][1]
-    gen = CoverGenerator.from_pretrained(folder, device=device, dtype=dtype, fast=fast)
+    gen = CoverGenerator.from_pretrained(
+        folder,
+        device=device,
+        dtype=dtype,
+        fast=fast,
+        engine=engine,
+        engine_cache=folder.parent / "engine-cache",
+    )
     pipe = gen.pipeline
     settings = gen.default_settings(width=args.size, height=args.size, seed=0)
     state = {}
@@ -384,16 +400,18 @@ def time_stages(folder: Path, device: str, dtype, args, sync) -> dict:
     return stages
 
 
-def time_cli(folder: Path, args) -> float:
-    """Seconds of a fresh ``albumcover cover`` process on the shared 30 s clip: imports, model
-    load (the random full-size model, its few-step LoRA and TAESD from local folders), both
-    taggers, one cover, the PNG written."""
+def time_cli(folder: Path, args, engine: str = "torch") -> float:
+    """Seconds of a fresh ``albumcover cover --engine ENGINE`` process on the shared 30 s clip:
+    imports, model load (the random full-size model, its few-step LoRA and TAESD from local
+    folders), both taggers, one cover, the PNG written. Its cache folder (XDG_CACHE_HOME) is
+    the benchmark's: the first OpenVINO run converts, the next reads the export."""
     lora, taesd = folder.parent / "few_step_lora", folder.parent / "taesd"
     clip = ROOT.parent / "shared" / "audio" / "TRWJAZW128F42760DD_test.mp3"
     with tempfile.TemporaryDirectory() as out:
         argv = ["cover", str(clip), "--model", str(folder), "--n", "1", "--out", out]
         argv += ["--fast-lora", str(lora), "--fast-vae", str(taesd), "--seed", "1"]
-        env = dict(os.environ, HF_HUB_OFFLINE="1")
+        argv += ["--engine", engine]
+        env = dict(os.environ, HF_HUB_OFFLINE="1", XDG_CACHE_HOME=str(folder.parent / "xdg"))
         if args.threads:
             env["OMP_NUM_THREADS"] = str(args.threads)
         start = time.perf_counter()
@@ -423,9 +441,17 @@ def time_targets(folder: Path, device: str, args, sync) -> dict:
         "CPU default: 2 steps + TAESD": paths["Hyper-SD 2 steps + TAESD (CPU default)"],
         "fastest: 1 step + TAESD": paths["Hyper-SD 1 step + TAESD"],
     }
-    gens = {
-        k: CoverGenerator.from_pretrained(folder, device=device, fast=f) for k, f in chosen.items()
-    }
+    gens, loads = {}, {}
+    cache = folder.parent / "engine-cache"  # starts empty: the first load converts
+    for engine in args.engines:
+        for k, f in chosen.items():
+            start = time.perf_counter()
+            gens[f"{k}, {engine}"] = gen = CoverGenerator.from_pretrained(
+                folder, device=device, fast=f, engine=engine, engine_cache=cache
+            )
+            loads[f"load: {k}, {engine} (denoiser in {gen.engine})"] = time.perf_counter() - start
+    for label, seconds in loads.items():
+        print(f"{label}: {seconds:.1f} s", flush=True)
     jobs = {"one float32 UNet pass": unet_caller(fp32, args.size)}
     for label, gen in gens.items():
         settings = gen.default_settings(width=args.size, height=args.size, seed=0)
@@ -473,14 +499,18 @@ def report_fast(folder: Path, device: str, dtypes: list, model: str, args, sync)
                 print(f"- {label.split(':')[0]}, {dtype}: {wall / yardstick:.2f} passes")
     if args.stages:
         fast_dtype = dtypes[-1]
-        stages = time_stages(folder, device, fast_dtype, args, sync)
+        stages = {e: time_stages(folder, device, fast_dtype, args, sync, e) for e in args.engines}
         print(f"\nStages of the CPU default, {fast_dtype}, best of {args.runs}:\n")
-        print("| stage | wall s |\n| --- | ---: |")
-        for name, seconds in stages.items():
-            print(f"| {name} | {seconds:.3f} |")
+        print(f"| stage | {' | '.join(args.engines)} |\n| --- |{' ---: |' * len(args.engines)}")
+        for name in stages[args.engines[0]]:
+            print(f"| {name} | {' | '.join(f'{stages[e][name]:.3f}' for e in args.engines)} |")
     if args.cli:
-        seconds = time_cli(folder, args)
-        print(f"\nfresh `albumcover cover` (imports, load, tagging, one cover): {seconds:.1f} s")
+        for engine in args.engines:
+            runs = [time_cli(folder, args, engine) for _ in range(2 if engine != "torch" else 1)]
+            print(
+                f"\nfresh `albumcover cover --engine {engine}` (imports, load, tagging, one "
+                f"cover): {' s, then '.join(f'{s:.1f}' for s in runs)} s"
+            )
     attention = sorted({type(p).__name__ for p in _attention_processors(folder, device)})
     print(f"\n{describe_device(device)}; attention: {', '.join(attention)}")
 

@@ -38,6 +38,7 @@ def load_generator(
     fast_steps: int = 4,
     dtype: str | None = None,
     device: str | None = None,
+    engine: str = "torch",
 ) -> CoverGenerator | GeneratorError:
     """The image model, or the error that stopped it loading (the app then runs without it).
 
@@ -45,7 +46,8 @@ def load_generator(
     has none) does not stop it: the model paints with its own sampler, and the generator's
     ``notes`` say so and name the settings to change. ``dtype``: a name ("bfloat16"...), None
     for the device's default (bfloat16 on a CPU that runs it natively). ``device``: where to
-    place it (None: the best here; ``"cuda"`` on ZeroGPU)."""
+    place it (None: the best here; ``"cuda"`` on ZeroGPU). ``engine``: what runs the denoiser
+    ("auto" falls back to torch, with a note, where OpenVINO cannot run or convert it)."""
     fast_path = FastPath.from_option(fast_lora, fast_vae, fast_steps) if fast else None
     try:
         return CoverGenerator.from_pretrained(
@@ -58,6 +60,7 @@ def load_generator(
             fast=fast_path,
             device=device,
             fast_fallback=True,
+            engine=engine,
         )
     except GeneratorError as e:
         log.error("image model %r did not load, Generate is disabled: %s", model, e)

@@ -27,6 +27,7 @@ from ..paint.generator import (
     GenerationSettings,
     GeneratorError,
 )
+from ..paint.ovengine import ENGINES
 from ..pipeline import describe_song, make_covers
 from ..prompts import (
     CATEGORIES,
@@ -170,9 +171,21 @@ def add_cover_parser(subparsers) -> argparse.ArgumentParser:
         f"{DEFAULT_MODEL})",
     )
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if any)")
+    add_engine_argument(parser)
     add_release_arguments(parser)
     parser.set_defaults(func=run_cover)
     return parser
+
+
+def add_engine_argument(parser: argparse.ArgumentParser) -> None:
+    """--engine: what runs the denoiser (shared by cover and kit)."""
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=None,
+        help="what runs the UNet: auto (OpenVINO on a CPU in bfloat16 where installed, "
+        "converted once per model and cached; else torch), torch or openvino",
+    )
 
 
 def _cover_songs(args: argparse.Namespace) -> list:
@@ -259,8 +272,8 @@ def _apply_defaults(args: argparse.Namespace) -> None:
     from ..paint.generator import pick_device
 
     device = args.device or pick_device()
-    defaults = paint_defaults(str(device).startswith("cuda"), args.model, args.fast)
-    args.model, args.fast = defaults.model, defaults.fast
+    defaults = paint_defaults(str(device).startswith("cuda"), args.model, args.fast, args.engine)
+    args.model, args.fast, args.engine = defaults.model, defaults.fast, defaults.engine
     args.default_fast_steps = defaults.fast_steps
     args.default_vae = defaults.vae
     if args.fast_vae is None:
@@ -317,6 +330,7 @@ def run_cover(args: argparse.Namespace) -> int:
                 vae=args.vae or args.default_vae,
                 fast=_fast_path(args),
                 fast_fallback=True,
+                engine=args.engine,
             )
             settings = _settings(args, generator)
             _tell_setup(generator)

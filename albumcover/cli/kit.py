@@ -26,7 +26,14 @@ from ..release.text import clean_text
 from ..songfile.tags import SongFileError, read_song_tags
 from . import PROG
 from .argtypes import choice, float_in, int_in
-from .cover import _apply_defaults, _fast_path, _recipe, _settings, _tell_setup
+from .cover import (
+    _apply_defaults,
+    _fast_path,
+    _recipe,
+    _settings,
+    _tell_setup,
+    add_engine_argument,
+)
 from .songs import album_tracks, track_song
 
 
@@ -96,6 +103,7 @@ def add_kit_parser(subparsers) -> argparse.ArgumentParser:
     paint.add_argument("--size", type=int_in(MIN_SIZE, MAX_SIZE, multiple=8), default=None)
     paint.add_argument("--category", default="", type=choice(CATEGORIES), help="default: heard")
     paint.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if any)")
+    add_engine_argument(paint)
     # what `cover`'s helpers read that the kit does not offer: one painting, the defaults
     parser.set_defaults(
         func=run_kit,
@@ -152,6 +160,7 @@ def _paint(args, song: Path, album: Path | None, title: str, artist: str, out: P
             dtype=parse_dtype(args.dtype),
             fast=_fast_path(args),
             fast_fallback=True,
+            engine=args.engine,
         )
         _tell_setup(generator, "kit")
         tagger = Tagger.load(recipe.caption_tagger, device=args.device)

@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..prompts import DEFAULT_NEGATIVE_PROMPT, FittedText, fit_text
+from . import ovengine
 from .checkpoints import is_single_file, load_single_file
 from .dtypes import dtype_label, resolve_dtype
 from .errors import GeneratorError
 from .families import ModelFamily, PromptBudget, family_of, pipeline_budget
 from .fastpath import FastPath, fuse_lora, set_up_fast_path
+from .ovengine import ENGINES
 
 __all__ = ["CoverGenerator", "Cover", "FastPath", "GenerationSettings", "GeneratorError"]
 
@@ -208,7 +210,8 @@ class CoverGenerator:
     :meth:`default_settings` for the size, steps and guidance, :attr:`budget` for the prompt's
     token budget. ``fast`` is the few-step sampler the pipeline was set up with, if any;
     ``notes`` what the user should know about how it was set up (e.g. that the few-step path
-    fell back to the model's own sampler, and which setting fixes it).
+    fell back to the model's own sampler, and which setting fixes it); ``engine`` what runs the
+    denoiser ("torch", or "openvino": :mod:`albumcover.paint.ovengine`).
 
     Calls to :meth:`generate` are serialised: a diffusers pipeline (its scheduler state) is not
     safe to run from two threads at once, and a web app may call it from several.
@@ -221,8 +224,10 @@ class CoverGenerator:
         family: ModelFamily | None = None,
         fast: FastPath | None = None,
         notes: tuple[str, ...] = (),
+        engine: str = "torch",
     ):
         self.pipeline = pipeline
+        self.engine = engine
         self.model_id = model_id
         self.family = family or family_of(pipeline)
         self.fast = fast
@@ -274,6 +279,8 @@ class CoverGenerator:
         vae: str | os.PathLike | None = None,
         fast: FastPath | bool | None = None,
         fast_fallback: bool = False,
+        engine: str = "torch",
+        engine_cache: str | os.PathLike | None = None,
     ) -> CoverGenerator:
         """Load a text-to-image checkpoint: a Hub id, a local diffusers folder, or one
         ``.safetensors`` / ``.ckpt`` file (SD 1.x, SD 2.x, SDXL, SD 3, FLUX, ...).
@@ -299,12 +306,21 @@ class CoverGenerator:
             fast: a :class:`FastPath` (True: the default one) for the few-step sampler.
             fast_fallback: when the fast path's LoRA (or tiny VAE) cannot be loaded, paint with
                 the model's own sampler (VAE) instead of raising, and say so in :attr:`notes`.
+            engine: what runs the denoiser on a CPU: "torch"; "openvino" (an SD 1.x / 2.x
+                UNet in bfloat16 or float32, converted once per model and LoRA and cached in
+                ``engine_cache``: :mod:`~albumcover.paint.ovengine`); "auto": OpenVINO where it
+                was measured faster (a CPU in bfloat16, OpenVINO installed, a UNet it takes),
+                torch elsewhere or when the conversion fails (said in :attr:`notes`).
+            engine_cache: the folder of OpenVINO exports; None: the user's cache folder.
 
         Raises:
             GeneratorError: the model, VAE or LoRA cannot be loaded (missing folder or file,
                 unknown id, no network, out of memory, no few-step LoRA for this family, a
-                dtype this device cannot run); the message says what to set instead.
+                dtype this device cannot run, engine="openvino" where it cannot run); the
+                message says what to set instead.
         """
+        if engine not in ENGINES:
+            raise GeneratorError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
 
         hint = (
             "set ALBUMCOVER_MODEL=/path/to/diffusers-folder (a folder with model_index.json, "
@@ -363,27 +379,30 @@ class CoverGenerator:
             fuse_lora(pipe, os.fspath(lora), "user", name)
         notes: list[str] = []
         if fast is not None:
-            fast, notes = set_up_fast_path(
+            fast, fast_notes = set_up_fast_path(
                 pipe, fast, family, dtype, local_files_only, name, fast_fallback
             )
+            notes.extend(fast_notes)
         try:
             pipe.to(device)
         except Exception as e:  # out of memory, an unknown device, no driver
             raise GeneratorError(f"cannot move model {name!r} to {device!r}: {e}") from e
         if kind == "cpu":
             _prefer_channels_last(pipe)
+        engine = ovengine.choose_engine(pipe, engine, kind, dtype, engine_cache, name, notes)
         if safety_checker and getattr(pipe, "safety_checker", None) is None:
             log.info("model %s has no safety checker", name)
         log.info(
-            "loaded %s (%s) on %s in %s%s%s",
+            "loaded %s (%s) on %s in %s%s%s%s",
             name,
             family.label,
             device,
             dtype_label(dtype),
             f" + LoRA {lora}" if lora else "",
             f" + fast path ({fast.describe()})" if fast else "",
+            f", denoiser in {engine}",
         )
-        return cls(pipe, model_id=name, family=family, fast=fast, notes=tuple(notes))
+        return cls(pipe, model_id=name, family=family, fast=fast, notes=tuple(notes), engine=engine)
 
     def count_tokens(self, text: str) -> int:
         """Tokens the text encoder(s) see for ``text``, including the start and end tokens
