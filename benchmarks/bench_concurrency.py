@@ -2,12 +2,14 @@
 cover on the CPU default: SD 1.5 architecture, random weights, 2-step path + TAESD) run in two
 threads of one process, as the app's handlers do, against each alone, in the same run.
 
-Three ways are timed: each request alone; both at once, free (what two gradio events with their
-own concurrency groups do: the taggers' ONNX Runtime threads and torch's OpenMP threads on the
-same cores); both at once, serialised (what one shared concurrency group for the CPU-heavy
-events does). The total of two should not exceed twice one (issue 19, item 5).
+Every request runs in a thread of its own, started for it, as gradio's worker threads run the
+app's handlers (a thread started after an Analyze is where an earlier tagger left torch on one
+core). Three ways are timed: each request alone; both at once, free (what two gradio events with
+their own concurrency groups do: the taggers' threads and torch's OpenMP threads on the same
+cores); both at once, serialised (what one shared concurrency group for the CPU-heavy events
+does). The total of two should not exceed twice one (issue 19, item 5).
 
-    .venv/bin/python -m benchmarks.bench_concurrency --threads 2 --rounds 2
+    .venv/bin/python -m benchmarks.bench_concurrency --threads 2 --rounds 2 --engine openvino
     .venv/bin/python -m benchmarks.bench_concurrency --tiny      # the code path only
 """
 
@@ -30,6 +32,7 @@ def parse_args(argv=None):
     p.add_argument("--rounds", type=int, default=2, help="rounds of the three ways (best kept)")
     p.add_argument("--tiny", action="store_true", help="a tiny random SD instead of full size")
     p.add_argument("--audio", default=str(CLIP), help="the song Analyze hears")
+    p.add_argument("--engine", default="torch", help="the denoiser's: torch, openvino or auto")
     return p.parse_args(argv)
 
 
@@ -57,7 +60,9 @@ def main(args) -> None:
 
             AutoencoderTiny().save_pretrained(taesd)
         fast = FastPath(lora=lora, steps=2, vae=None if args.tiny else str(taesd))
-        generator = CoverGenerator.from_pretrained(folder, device="cpu", fast=fast)
+        generator = CoverGenerator.from_pretrained(
+            folder, device="cpu", fast=fast, engine=args.engine, engine_cache=Path(tmp) / "ov"
+        )
     size = 64 if args.tiny else 512
     settings = generator.default_settings(width=size, height=size, seed=0)
     song = SongInfo(title="Test", category="")
@@ -87,8 +92,10 @@ def main(args) -> None:
         return time.perf_counter() - start
 
     def alone(fn) -> float:
+        thread = threading.Thread(target=fn)
         start = time.perf_counter()
-        fn()
+        thread.start()
+        thread.join()
         return time.perf_counter() - start
 
     analyze(), generate()  # warm-up: sessions, kernels, allocator
@@ -107,7 +114,10 @@ def main(args) -> None:
     one = best["Analyze alone"] + best["Generate alone"]
     model = "tiny random SD, 64 px" if args.tiny else "SD 1.5 architecture, random weights, 512 px"
     print(f"\n{describe()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"{model}, {generator.dtype}, 2 steps + tiny decoder; best of {args.rounds} rounds\n")
+    print(
+        f"{model}, {generator.dtype}, 2 steps + tiny decoder, denoiser in {generator.engine}; "
+        f"best of {args.rounds} rounds\n"
+    )
     print("| requests | wall s | vs the two alone, summed |\n|---|---:|---:|")
     for name, seconds in best.items():
         print(f"| {name} | {seconds:.2f} | {seconds / one:.2f} |")

@@ -400,11 +400,12 @@ def time_stages(folder: Path, device: str, dtype, args, sync, engine: str = "tor
     return stages
 
 
-def time_cli(folder: Path, args, engine: str = "torch") -> float:
+def time_cli(folder: Path, args, engine: str = "torch") -> tuple[float, float | None]:
     """Seconds of a fresh ``albumcover cover --engine ENGINE`` process on the shared 30 s clip:
     imports, model load (the random full-size model, its few-step LoRA and TAESD from local
     folders), both taggers, one cover, the PNG written. Its cache folder (XDG_CACHE_HOME) is
-    the benchmark's: the first OpenVINO run converts, the next reads the export."""
+    the benchmark's: the first OpenVINO run converts, the next reads the export. Returns the
+    seconds and the process's peak resident memory in GB (through GNU time, where installed)."""
     lora, taesd = folder.parent / "few_step_lora", folder.parent / "taesd"
     clip = ROOT.parent / "shared" / "audio" / "TRWJAZW128F42760DD_test.mp3"
     with tempfile.TemporaryDirectory() as out:
@@ -414,14 +415,21 @@ def time_cli(folder: Path, args, engine: str = "torch") -> float:
         env = dict(os.environ, HF_HUB_OFFLINE="1", XDG_CACHE_HOME=str(folder.parent / "xdg"))
         if args.threads:
             env["OMP_NUM_THREADS"] = str(args.threads)
+        gnu_time = Path("/usr/bin/time")
+        memory = Path(out) / "peak-kb"
+        prefix = [str(gnu_time), "-f", "%M", "-o", str(memory)] if gnu_time.exists() else []
         start = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, "-m", "albumcover", *argv], env=env, capture_output=True, text=True
+            [*prefix, sys.executable, "-m", "albumcover", *argv],
+            env=env,
+            capture_output=True,
+            text=True,
         )
         seconds = time.perf_counter() - start
+        peak = int(memory.read_text().split()[-1]) / 1e6 if memory.exists() else None
     if done.returncode:
         raise RuntimeError(f"albumcover cover failed:\n{done.stderr[-3000:]}")
-    return seconds
+    return seconds, peak
 
 
 def time_targets(folder: Path, device: str, args, sync) -> dict:
@@ -468,9 +476,7 @@ def time_targets(folder: Path, device: str, args, sync) -> dict:
 
 
 def report_fast(folder: Path, device: str, dtypes: list, model: str, args, sync) -> None:
-    import diffusers
-    import torch
-
+    """What --fast prints: the targets (--targets) or every sampler, then --stages, --cli."""
     if args.targets:
         best = time_targets(folder, device, args, sync)
         (pass_wall, pass_cpu), *_ = best.values()
@@ -481,7 +487,31 @@ def report_fast(folder: Path, device: str, dtypes: list, model: str, args, sync)
                 f"| {label} | {wall:.2f} | {cpu:.2f} | {wall / pass_wall:.2f} | "
                 f"{cpu / pass_cpu:.2f} |"
             )
-        return
+    else:
+        report_samplers(folder, device, dtypes, model, args, sync)
+    if args.stages:
+        fast_dtype = dtypes[-1]
+        stages = {e: time_stages(folder, device, fast_dtype, args, sync, e) for e in args.engines}
+        print(f"\nStages of the CPU default, {fast_dtype}, best of {args.runs}:\n")
+        print(f"| stage | {' | '.join(args.engines)} |\n| --- |{' ---: |' * len(args.engines)}")
+        for name in stages[args.engines[0]]:
+            print(f"| {name} | {' | '.join(f'{stages[e][name]:.3f}' for e in args.engines)} |")
+    if args.cli:
+        print("\nfresh `albumcover cover` (imports, load, tagging, one cover), peak memory:")
+        for engine in args.engines:
+            for run in range(2 if engine != "torch" else 1):  # OpenVINO: converts, then reads
+                seconds, peak = time_cli(folder, args, engine)
+                memory = f", peak {peak:.1f} GB" if peak else ""
+                print(f"- `--engine {engine}`, run {run + 1}: {seconds:.1f} s{memory}", flush=True)
+    attention = sorted({type(p).__name__ for p in _attention_processors(folder, device)})
+    print(f"\n{describe_device(device)}; attention: {', '.join(attention)}")
+
+
+def report_samplers(folder: Path, device: str, dtypes: list, model: str, args, sync) -> None:
+    """The table of every sampler in every dtype (compare_fast), with the targets' ratios."""
+    import diffusers
+    import torch
+
     rows = compare_fast(folder, device, dtypes, args, sync)
     print(
         f"\n{model}; {describe_device(device)}; one {args.size}x{args.size} cover each, after a "
@@ -497,22 +527,6 @@ def report_fast(folder: Path, device: str, dtypes: list, model: str, args, sync)
         for label, dtype, wall, _ in rows:
             if not label.startswith("one UNet"):
                 print(f"- {label.split(':')[0]}, {dtype}: {wall / yardstick:.2f} passes")
-    if args.stages:
-        fast_dtype = dtypes[-1]
-        stages = {e: time_stages(folder, device, fast_dtype, args, sync, e) for e in args.engines}
-        print(f"\nStages of the CPU default, {fast_dtype}, best of {args.runs}:\n")
-        print(f"| stage | {' | '.join(args.engines)} |\n| --- |{' ---: |' * len(args.engines)}")
-        for name in stages[args.engines[0]]:
-            print(f"| {name} | {' | '.join(f'{stages[e][name]:.3f}' for e in args.engines)} |")
-    if args.cli:
-        for engine in args.engines:
-            runs = [time_cli(folder, args, engine) for _ in range(2 if engine != "torch" else 1)]
-            print(
-                f"\nfresh `albumcover cover --engine {engine}` (imports, load, tagging, one "
-                f"cover): {' s, then '.join(f'{s:.1f}' for s in runs)} s"
-            )
-    attention = sorted({type(p).__name__ for p in _attention_processors(folder, device)})
-    print(f"\n{describe_device(device)}; attention: {', '.join(attention)}")
 
 
 def _attention_processors(folder: Path, device: str) -> list:

@@ -23,12 +23,49 @@ bf16, products accumulated in float32, as autocast would.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
+
+_threads_lock = threading.Lock()
+_threads_users = 0  # songs in the front end now
+_threads_saved: tuple[int, threadpool_limits] | None = None  # torch's count, the BLAS limiter
+
+
+@contextmanager
+def _one_thread_each() -> Iterator[None]:
+    """torch and BLAS on one thread each while any song runs through the front end (each patch
+    is one thread's work), then back to what they were.
+
+    Both settings act on the whole process: a thread that starts using torch later takes the
+    last count set, so setting it inside pool threads and never restoring it, as an earlier
+    version did, left every later worker thread (gradio's, running Generate) on one core.
+    Counted, so two songs at once restore the settings only when both are done (nested
+    ``threadpool_limits`` would restore the inner one's 1)."""
+    global _threads_users, _threads_saved
+    with _threads_lock:
+        if _threads_users == 0:
+            threads = torch.get_num_threads()
+            _threads_saved = threads, threadpool_limits(1, user_api="blas")
+            torch.set_num_threads(1)
+        _threads_users += 1
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _threads_users -= 1
+            if _threads_users == 0 and _threads_saved is not None:
+                threads, blas = _threads_saved
+                torch.set_num_threads(threads)
+                blas.restore_original_limits()
+                _threads_saved = None
+
 
 # time steps per GEMM: 16 x 59 rows x 266 (or 16 x 96 x 128) keeps operands and product in L2
 _CHUNK = 16
@@ -84,22 +121,12 @@ class GemmFrontend:
         def run(i: int) -> None:
             out[i] = patch(x[i]).T
 
-        # One BLAS thread per patch. threadpool_limits is process-wide (set once around all);
-        # torch's thread count is per calling thread, so each pool thread sets its own.
-        with threadpool_limits(1, user_api="blas"):
+        with _one_thread_each():  # one BLAS and one torch thread per patch
             if threads <= 1 or len(x) == 1:
-                previous = torch.get_num_threads()
-                torch.set_num_threads(1)
-                try:
-                    for i in range(len(x)):
-                        run(i)
-                finally:
-                    torch.set_num_threads(previous)
+                for i in range(len(x)):
+                    run(i)
             else:
-                workers = min(threads, len(x))
-                with ThreadPoolExecutor(
-                    workers, initializer=torch.set_num_threads, initargs=(1,)
-                ) as pool:
+                with ThreadPoolExecutor(min(threads, len(x))) as pool:
                     list(pool.map(run, range(len(x))))
         return out
 

@@ -5,6 +5,8 @@ hold it to the original's taggram (1e-5, the same bar as tests/ear/test_musicnn.
 plain torch network, and check which dtype a CPU gets by default and that float32 can be forced.
 """
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -51,6 +53,58 @@ def test_threads_do_not_change_the_numbers(fp32, reference):
     assert one.shape == (4, 561, 187)
     assert np.array_equal(one, two)
     assert torch.get_num_threads() == threads  # the caller's torch threads are left alone
+
+
+def _fresh_thread_sees() -> tuple[int, dict]:
+    """torch's thread count and the BLAS limits, as a thread started now sees them."""
+    from threadpoolctl import threadpool_info
+
+    seen = {}
+
+    def probe():
+        seen["torch"] = torch.get_num_threads()
+        seen["blas"] = {i["filepath"]: i["num_threads"] for i in threadpool_info()}
+
+    thread = threading.Thread(target=probe)
+    thread.start()
+    thread.join()
+    return seen["torch"], seen["blas"]
+
+
+@pytest.mark.parametrize("bf16", [False, pytest.param(True, marks=needs_bf16)])
+def test_a_song_leaves_no_thread_setting_behind(fp32, reference, bf16):
+    """torch's thread count is process-wide: a song must not leave later threads (gradio's
+    workers, which run Generate) on one core, alone or with two songs at once."""
+    network = fp32["MTT_musicnn"].network
+    with torch.inference_mode():
+        x = network.input_bn(torch.from_numpy(reference["input_patches"][:6]).unsqueeze(1))
+    x = x.squeeze(1).numpy()
+    frontend = GemmFrontend(network)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        before = _fresh_thread_sees()
+        assert before[0] == 2
+        frontend(x, threads=2, bf16=bf16)
+        frontend(x, threads=1, bf16=bf16)
+        assert _fresh_thread_sees() == before
+        # two songs at once, overlapping; each ends while the other may still run
+        start = threading.Barrier(2)
+
+        def song():
+            start.wait()
+            for _ in range(3):
+                frontend(x, threads=2, bf16=bf16)
+
+        songs = [threading.Thread(target=song) for _ in range(2)]
+        for t in songs:
+            t.start()
+        for t in songs:
+            t.join()
+        assert _fresh_thread_sees() == before
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
 
 
 def test_other_engines_where_the_gemm_path_does_not_apply(reference):
