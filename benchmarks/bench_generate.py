@@ -434,9 +434,10 @@ def time_cli(folder: Path, args, engine: str = "torch") -> tuple[float, float | 
 
 def time_targets(folder: Path, device: str, args, sync) -> dict:
     """Best (wall s, CPU s) over ``args.runs`` interleaved rounds of: one float32 UNet pass (the
-    yardstick), one cover on the CPU default (2 steps + TAESD, the library's dtype) and one on
-    the fastest setting (1 step + TAESD); all three models stay loaded, so each round meets
-    the same load."""
+    yardstick: channels_last, as the library runs it, and plain eager, as issue 19 measured
+    it), one cover on the CPU default (2 steps + TAESD, the library's dtype) and one on the
+    fastest setting (1 step + TAESD), for each of ``args.engines``; all models stay loaded, so
+    each round meets the same load."""
     import torch
 
     from albumcover.paint.generator import CoverGenerator
@@ -460,15 +461,27 @@ def time_targets(folder: Path, device: str, args, sync) -> dict:
             loads[f"load: {k}, {engine} (denoiser in {gen.engine})"] = time.perf_counter() - start
     for label, seconds in loads.items():
         print(f"{label}: {seconds:.1f} s", flush=True)
-    jobs = {"one float32 UNet pass": unet_caller(fp32, args.size)}
+    unet = fp32.pipeline.unet
+
+    def layout(fmt):  # the fp32 UNet's memory layout, switched outside the timed pass
+        return lambda: unet.to(memory_format=fmt)
+
+    one_pass = unet_caller(fp32, args.size)
+    jobs = {  # label: (set-up, untimed; the timed job)
+        "one float32 UNet pass (channels_last)": (layout(torch.channels_last), one_pass),
+        "one float32 UNet pass, plain eager": (layout(torch.contiguous_format), one_pass),
+    }
+    as_served = layout(torch.channels_last)  # a no-op once the plain pass has switched back
     for label, gen in gens.items():
         settings = gen.default_settings(width=args.size, height=args.size, seed=0)
-        jobs[f"{label} ({gen.dtype})"] = lambda g=gen, s=settings: g.generate(PROMPT, s)
-    for job in jobs.values():
+        jobs[f"{label} ({gen.dtype})"] = as_served, lambda g=gen, s=settings: g.generate(PROMPT, s)
+    for prepare, job in jobs.values():
+        prepare()
         job()  # warm-up
     best = {}
     for _ in range(args.runs):
-        for label, job in jobs.items():
+        for label, (prepare, job) in jobs.items():
+            prepare()
             wall, cpu = run_timed(job, sync)
             old = best.get(label, (float("inf"), float("inf")))
             best[label] = (min(old[0], wall), min(old[1], cpu))
@@ -481,11 +494,15 @@ def report_fast(folder: Path, device: str, dtypes: list, model: str, args, sync)
         best = time_targets(folder, device, args, sync)
         (pass_wall, pass_cpu), *_ = best.values()
         print(f"\n{model}; {describe_device(device)}; best of {args.runs} interleaved rounds\n")
-        print("| what | wall s | CPU s | of one fp32 pass, wall | CPU |\n|---|---:|---:|---:|---:|")
+        plain_wall, _ = best["one float32 UNet pass, plain eager"]
+        print(
+            "| what | wall s | CPU s | of one fp32 pass (channels_last), wall | CPU | "
+            "of one plain fp32 pass, wall |\n|---|---:|---:|---:|---:|---:|"
+        )
         for label, (wall, cpu) in best.items():
             print(
                 f"| {label} | {wall:.2f} | {cpu:.2f} | {wall / pass_wall:.2f} | "
-                f"{cpu / pass_cpu:.2f} |"
+                f"{cpu / pass_cpu:.2f} | {wall / plain_wall:.2f} |"
             )
     else:
         report_samplers(folder, device, dtypes, model, args, sync)

@@ -10,11 +10,13 @@ Public:
                  CLI and the app
     dtypes       ``resolve_dtype``: bfloat16 where the CPU runs it natively, float16 on CUDA
     fastpath     ``FastPath``: the few-step LoRA, its scheduler, the fallback when it is missing
+    ovengine     the UNet through OpenVINO on a CPU (``engine="auto"``/``"openvino"``): the
+                 export cached per set of weights, the fallback to torch
 
 Internal:
     checkpoints  single-file checkpoints (one .safetensors/.ckpt) through ``from_single_file``
     errors       ``GeneratorError`` (re-exported by generator)
 
-May import: ``albumcover.prompts`` (prompt fitting); diffusers, transformers and torch inside
-the functions that load a model, so importing this package stays cheap.
+May import: ``albumcover.prompts`` (prompt fitting); diffusers, transformers, torch and openvino
+inside the functions that load a model, so importing this package stays cheap.
 """

@@ -50,6 +50,8 @@ EXPORT_FORMAT = 1
 KEEP_EXPORTS = 3  # exports kept in the cache, most recently used first
 _XML = "unet.xml"
 _PRECISION = {"bfloat16": "bf16", "float32": "f32"}
+# what the app and the CLI call the setting that keeps the UNet in torch
+ENGINE_SETTING = "ALBUMCOVER_ENGINE=torch (CLI: --engine torch)"
 # the only arguments the export takes; any other one given a value runs the torch UNet
 _PLAIN = {"return_dict"}
 
@@ -79,6 +81,8 @@ def unsupported(unet: Any, device: str, dtype: torch.dtype) -> str | None:
     name = str(dtype).removeprefix("torch.")
     if name not in _PRECISION:
         return f"OpenVINO runs bfloat16 or float32, not {name}"
+    if unet is None:
+        return "the pipeline has no UNet (its denoiser is a transformer)"
     if type(unet).__name__ != "UNet2DConditionModel":
         return f"the denoiser is a {type(unet).__name__}, not an SD 1.x / 2.x UNet"
     config = unet.config
@@ -121,10 +125,11 @@ def export_unet(unet: torch.nn.Module, folder: Path) -> None:
     """Convert ``unet`` to OpenVINO IR in ``folder`` (``unet.xml`` and ``unet.bin``).
 
     Inputs: ``sample`` (batch, channels, height / 8, width / 8) float32, ``timestep`` (batch,)
-    float32, ``encoder_hidden_states`` (batch, tokens, width) float32; batch, latent size and
-    tokens stay free, so one export serves every size and number of covers. Traced in float32
-    (a bfloat16 UNet is widened in place for the trace, then narrowed back: exact both ways);
-    the weights are stored in float16 when the UNet is not float32 (half the disk).
+    float32, ``encoder_hidden_states`` (batch, tokens, width) float32; output like ``sample``.
+    Batch, latent size and tokens stay free, so one export serves every size and number of
+    covers. Traced in the UNet's own dtype, weights as they are (a bfloat16 UNet is not widened:
+    half the conversion's memory and time), with the sample and the text rounded to it at the
+    graph's entry and the timestep kept in float32, where torch computes its embedding.
     """
     import openvino as ov
     import torch
@@ -133,26 +138,35 @@ def export_unet(unet: torch.nn.Module, folder: Path) -> None:
     config = unet.config
     size = config.sample_size if isinstance(config.sample_size, int) else 64
     example = (
-        torch.randn(1, config.in_channels, size, size),
+        torch.randn(1, config.in_channels, size, size, dtype=dtype),
         torch.tensor([999.0]),
-        torch.randn(1, 77, config.cross_attention_dim),
+        torch.randn(1, 77, config.cross_attention_dim, dtype=dtype),
     )
     shapes = [
         ("sample", ov.PartialShape([-1, config.in_channels, -1, -1])),
         ("timestep", ov.PartialShape([-1])),
         ("encoder_hidden_states", ov.PartialShape([-1, -1, config.cross_attention_dim])),
     ]
-    plain = _plain(unet)
+    # OpenVINO reads the weights' memory as if contiguous: a channels-last UNet (as the CPU
+    # runs it) is traced in the plain layout, switched in place, one weight at a time
+    channels_last = unet.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
     try:
-        unet.float()
+        unet.to(memory_format=torch.contiguous_format)
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the tracer's notices: nothing a user can act on
-            model = ov.convert_model(plain, example_input=example, input=shapes)
-        ov.save_model(model, folder / _XML, compress_to_fp16=dtype != torch.float32)
+            model = ov.convert_model(_plain(unet), example_input=example, input=shapes)
+        if dtype != torch.float32:  # float32 in and out, whatever the weights
+            steps = ov.preprocess.PrePostProcessor(model)
+            for index in (0, 2):
+                steps.input(index).tensor().set_element_type(ov.Type.f32)
+            steps.output(0).tensor().set_element_type(ov.Type.f32)
+            model = steps.build()
+        # saved before the layout changes back: the graph shares the weights' memory
+        ov.save_model(model, folder / _XML, compress_to_fp16=False)
         del model
     finally:
-        # torch's own .to: diffusers' warns about keeping modules in float32, which none asks
-        torch.nn.Module.to(unet, dtype)
+        if channels_last:
+            unet.to(memory_format=torch.channels_last)
 
 
 class OvUNet:
@@ -314,7 +328,10 @@ def choose_engine(
         if engine == "openvino":
             raise GeneratorError(f"OpenVINO cannot run the UNet of {name!r}: {e}") from e
         log.warning("denoiser in torch: OpenVINO failed (%s)", e)
-        notes.append(f"The denoiser runs in torch: OpenVINO could not convert it ({e}).")
+        notes.append(
+            f"The denoiser runs in torch: OpenVINO could not convert it ({e}). "
+            f"{ENGINE_SETTING} skips the attempt."
+        )
         return "torch"
     log.info(
         "denoiser in OpenVINO (%s, %s in %.1f s)",

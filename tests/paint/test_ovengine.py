@@ -177,6 +177,8 @@ def test_other_inputs_run_in_torch(models, tmp_path, counted):
         plain = unet(sample, 10, text).sample
         scaled = unet(sample, 10, text, cross_attention_kwargs={"scale": 1.0}, return_dict=False)
     assert len(counted) == 1  # the plain pass only
+    # the export traced it in the plain layout and put the CPU's channels-last one back
+    assert unet.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
     assert scaled[0].shape == plain.shape and torch.allclose(scaled[0], plain, atol=1e-4)
 
 
