@@ -8,8 +8,8 @@ path; ``torch.compile`` and ONNX Runtime were slower still. What makes the diffe
 OpenVINO's fused attention and convolution kernels, not the arithmetic.
 
 The UNet, LoRAs already fused, is converted once per set of weights (``ov.convert_model`` from the
-torch module, ~50 s for SD 1.5 on 2 cores) and saved as OpenVINO IR to
-``<cache_dir>/unet-<weights hash>/``; later processes read and compile that (a few seconds). The
+torch module, ~25-30 s for SD 1.5 in bfloat16 on 2 cores) and saved as OpenVINO IR to
+``<cache_dir>/unet-<weights hash>/``; later processes read and compile that (~2.4 s with the hash). The
 files are a pure function of the weights and the engine's format, so a damaged or lost export is
 simply made again, and only the few most recently used exports are kept (each is ~1.7 GB).
 
@@ -318,7 +318,7 @@ def choose_engine(
         why = "OpenVINO was measured faster in bfloat16 only"
     if why is not None:
         if engine == "openvino":
-            raise GeneratorError(f"engine='openvino' for {name!r}: {why}; use engine='torch'")
+            raise GeneratorError(f"engine openvino for {name!r}: {why}; use the torch engine")
         log.debug("denoiser in torch: %s", why)
         return "torch"
     folder = Path(os.fspath(cache)) if cache is not None else default_cache_dir()

@@ -38,6 +38,7 @@ SONG = "song.mp3"  # never opened: every case here fails before any audio is rea
         ("--style", "baroque", "invalid choice"),
         ("--tagger", "MTT_big", "invalid choice"),
         ("--dtype", "int8", "must be one of auto, float32"),
+        ("--engine", "tensorrt", "invalid choice: 'tensorrt'"),
     ],
 )
 def test_bad_cover_flags_exit_2_naming_the_flag(flag, value, rule, capsys):
@@ -175,3 +176,25 @@ def test_dtype_forced_either_way_and_emulated_bf16_refused(clip_path, tiny_model
         assert code == 0 and "on cpu in bfloat16" in caplog.text
     else:  # emulated: refused with the fix in the message, nothing painted
         assert code == 1 and not list((tmp_path / "b").glob("*.png"))
+
+
+def test_engine_forced_either_way_and_refused_where_it_cannot_run(
+    clip_path, tiny_model, tmp_path, caplog, capsys
+):
+    caplog.set_level("INFO", logger="albumcover")
+    argv = ["cover", str(clip_path), "--category", "jazz", "--prompt", "a red door", "--n", "1"]
+    argv += ["--model", str(tiny_model), "--steps", "1", "--size", "64", "--no-fast", "--seed", "2"]
+    assert (
+        main([*argv, "--out", str(tmp_path / "a"), "--dtype", "float32", "--engine", "openvino"])
+        == 0
+    )
+    assert "denoiser in openvino" in caplog.text
+    caplog.clear()
+    assert (
+        main([*argv, "--out", str(tmp_path / "b"), "--dtype", "float32", "--engine", "torch"]) == 0
+    )
+    assert "denoiser in torch" in caplog.text
+    capsys.readouterr()
+    code = main([*argv, "--out", str(tmp_path / "c"), "--dtype", "float16", "--engine", "openvino"])
+    assert code == 1 and not list((tmp_path / "c").glob("*.png"))
+    assert "OpenVINO runs bfloat16 or float32, not float16" in capsys.readouterr().err

@@ -139,3 +139,11 @@ def test_the_app_refuses_an_unknown_dtype(models, tmp_path):
         with pytest.raises(RuntimeError, match="exited"):
             server.wait()
         assert "ALBUMCOVER_DTYPE: unknown dtype 'int8'; one of: auto, float32" in server.log()
+
+
+def test_the_app_refuses_an_unknown_engine(models, tmp_path):
+    env = dict(ALBUMCOVER_MODEL=str(models["sd"]), ALBUMCOVER_ENGINE="tensorrt")
+    with AppServer(tmp_path, **env) as server:
+        with pytest.raises(RuntimeError, match="exited"):
+            server.wait()
+        assert "ALBUMCOVER_ENGINE must be one of auto, torch, openvino" in server.log()
