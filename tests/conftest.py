@@ -83,8 +83,12 @@ SLOW_TESTS = {  # module: (test name patterns (fnmatch, without parameters), rea
     "train/dataset/test_output_checks": (["test_build_dataset_refuses_*"], _PROCESS),
     "test_package": (["test_tagging_and_prompting_need_no_ui_*"], _PROCESS),
     "cli/test_cover_flags": (
-        ["test_unusable_out_is_one_line_*", "test_a_prompt_over_the_token_budget_*"],
-        "a process, and the first painting with a tiny model",
+        [
+            "test_unusable_out_is_one_line_*",
+            "test_a_prompt_over_the_token_budget_*",
+            "test_engine_forced_*",
+        ],
+        "a process, and the first painting with a tiny model; three paintings, two engines",
     ),
     "cli/test_release": (
         ["test_diffusion_upscaler_flag", "test_in_place_tags_the_originals"],
@@ -105,6 +109,18 @@ SLOW_TESTS = {  # module: (test name patterns (fnmatch, without parameters), rea
     "paint/test_dtypes": (
         ["test_forced_either_way_*", "test_cpu_convolutions_*"],
         "two tiny pipelines loaded and painted each, in two dtypes or layouts",
+    ),
+    "paint/test_ovengine": (
+        [
+            "test_float32_covers_*",
+            "test_bfloat16_covers_*",
+            "test_the_export_is_made_once_*",
+            "test_other_weights_*",
+            "test_a_damaged_export_*",
+            "test_only_the_most_recently_used_*",
+            "test_auto_falls_back_*",
+        ],
+        "tiny UNets converted by OpenVINO, pipelines loaded and painted twice",
     ),
     "paint/test_fastpath": (
         ["test_one_step_tcd_*", "test_a_family_without_*"],

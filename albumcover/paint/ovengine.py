@@ -9,9 +9,10 @@ OpenVINO's fused attention and convolution kernels, not the arithmetic.
 
 The UNet, LoRAs already fused, is converted once per set of weights (``ov.convert_model`` from the
 torch module, ~25-30 s for SD 1.5 in bfloat16 on 2 cores) and saved as OpenVINO IR to
-``<cache_dir>/unet-<weights hash>/``; later processes read and compile that (~2.4 s with the hash). The
-files are a pure function of the weights and the engine's format, so a damaged or lost export is
-simply made again, and only the few most recently used exports are kept (each is ~1.7 GB).
+``<cache_dir>/unet-<weights hash>/``; later processes read and compile that (~2.4 s with the
+hash). The files are a pure function of the weights and the engine's format, so a damaged or lost
+export is simply made again, and only the few most recently used exports are kept (each is
+~1.7 GB).
 
 The torch UNet stays loaded: the pipeline reads its config, dtype and device, and any call with
 inputs the export does not take (a ControlNet's residuals, IP-Adapter embeddings, ...) runs in

@@ -42,11 +42,16 @@ def test_gemm_front_end_matches_the_original(fp32, reference, model):
     assert np.abs(result.taggram - 1 / (1 + np.exp(-logits))).max() <= 1e-5
 
 
+def normalised_patches(network, reference, n: int) -> np.ndarray:
+    """The first ``n`` reference patches after the network's input batch norm: (n, T, 96)."""
+    with torch.inference_mode():
+        x = network.input_bn(torch.from_numpy(reference["input_patches"][:n]).unsqueeze(1))
+    return x.squeeze(1).numpy()
+
+
 def test_threads_do_not_change_the_numbers(fp32, reference):
     network = fp32["MTT_musicnn"].network
-    with torch.inference_mode():
-        x = network.input_bn(torch.from_numpy(reference["input_patches"][:4]).unsqueeze(1))
-    x = x.squeeze(1).numpy()
+    x = normalised_patches(network, reference, 4)
     frontend = GemmFrontend(network)
     threads = torch.get_num_threads()
     one, two = frontend(x, threads=1), frontend(x, threads=2)
@@ -76,9 +81,7 @@ def test_a_song_leaves_no_thread_setting_behind(fp32, reference, bf16):
     """torch's thread count is process-wide: a song must not leave later threads (gradio's
     workers, which run Generate) on one core, alone or with two songs at once."""
     network = fp32["MTT_musicnn"].network
-    with torch.inference_mode():
-        x = network.input_bn(torch.from_numpy(reference["input_patches"][:6]).unsqueeze(1))
-    x = x.squeeze(1).numpy()
+    x = normalised_patches(network, reference, 6)
     frontend = GemmFrontend(network)
     previous = torch.get_num_threads()
     torch.set_num_threads(2)

@@ -133,17 +133,20 @@ def test_the_app_falls_back_when_the_fast_lora_is_missing(models, tmp_path):
         assert "WARNING" in server.log() and "The few-step path is off" in server.log()
 
 
-def test_the_app_refuses_an_unknown_dtype(models, tmp_path):
-    env = dict(ALBUMCOVER_MODEL=str(models["sd"]), ALBUMCOVER_DTYPE="int8")
+@pytest.mark.parametrize(
+    "setting, value, told",
+    [
+        (
+            "ALBUMCOVER_DTYPE",
+            "int8",
+            "ALBUMCOVER_DTYPE: unknown dtype 'int8'; one of: auto, float32",
+        ),
+        ("ALBUMCOVER_ENGINE", "tensorrt", "ALBUMCOVER_ENGINE must be one of auto, torch, openvino"),
+    ],
+)
+def test_the_app_refuses_an_unknown_dtype_or_engine(models, tmp_path, setting, value, told):
+    env = {"ALBUMCOVER_MODEL": str(models["sd"]), setting: value}
     with AppServer(tmp_path, **env) as server:
         with pytest.raises(RuntimeError, match="exited"):
             server.wait()
-        assert "ALBUMCOVER_DTYPE: unknown dtype 'int8'; one of: auto, float32" in server.log()
-
-
-def test_the_app_refuses_an_unknown_engine(models, tmp_path):
-    env = dict(ALBUMCOVER_MODEL=str(models["sd"]), ALBUMCOVER_ENGINE="tensorrt")
-    with AppServer(tmp_path, **env) as server:
-        with pytest.raises(RuntimeError, match="exited"):
-            server.wait()
-        assert "ALBUMCOVER_ENGINE must be one of auto, torch, openvino" in server.log()
+        assert told in server.log()
