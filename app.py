@@ -136,7 +136,7 @@ FAST = _PAINT.fast
 FAST_STEPS = _env_int("ALBUMCOVER_FAST_STEPS", _PAINT.fast_steps, minimum=1, maximum=MAX_STEPS)
 FAST_LORA = _env_text("ALBUMCOVER_FAST_LORA")
 FAST_VAE = _env_text("ALBUMCOVER_FAST_VAE") or _PAINT.fast_vae
-ENGINE = _env_text("ALBUMCOVER_ENGINE") or _PAINT.engine
+ENGINE = (_env_text("ALBUMCOVER_ENGINE") or _PAINT.engine).lower()
 if ENGINE not in ENGINES:
     raise SystemExit(f"ALBUMCOVER_ENGINE must be one of {', '.join(ENGINES)}, got {ENGINE!r}")
 try:

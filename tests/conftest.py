@@ -119,6 +119,7 @@ SLOW_TESTS = {  # module: (test name patterns (fnmatch, without parameters), rea
             "test_a_damaged_export_*",
             "test_only_the_most_recently_used_*",
             "test_auto_falls_back_*",
+            "test_a_read_only_cache_*",
         ],
         "tiny UNets converted by OpenVINO, pipelines loaded and painted twice",
     ),

@@ -21,6 +21,7 @@ torch as before.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -231,7 +232,8 @@ def load_unet(unet: torch.nn.Module, cache_dir: Path, threads: int) -> tuple[OvU
     if (folder / _XML).is_file():
         try:
             engine = OvUNet(folder / _XML, unet.dtype, threads)
-            os.utime(folder)  # most recently used: kept by the pruning
+            with contextlib.suppress(OSError):  # a read-only cache is still a good one
+                os.utime(folder)  # most recently used: kept by the pruning
             return engine, Attached(folder, False, time.perf_counter() - start)
         except Exception as e:  # OpenVINO's own errors for a truncated or damaged IR
             log.warning("exporting the UNet again: %s is unreadable (%s)", folder, e)

@@ -6,6 +6,7 @@ refused (engine="openvino") or falling back to torch (engine="auto")."""
 import logging
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from albumcover.paint.defaults import paint_defaults
 from albumcover.paint.dtypes import bf16_native
 from albumcover.paint.generator import CoverGenerator, GenerationSettings, GeneratorError
 from tests.tiny_models import save_tiny_lora, save_tiny_sd, save_tiny_sdxl
+from tests.unprivileged import call_unprivileged
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 PROMPT = "cover album of rock song, by Someone"
@@ -151,6 +153,33 @@ def test_a_damaged_export_is_made_again(models, tmp_path, caplog, damage):
         assert "is unreadable" in caplog.text
     assert np.array_equal(pixels(again.generate(PROMPT, settings())), good)
     assert xml.is_file() and weights.stat().st_size > 0
+
+
+def read_export(unet_folder: str, cache: str) -> str:
+    """What loading ``unet_folder`` in float32 against ``cache`` did: "read" or "exported"."""
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_pretrained(unet_folder, torch_dtype=torch.float32)
+    _, attached = ovengine.load_unet(unet, Path(cache), threads=1)
+    return "exported" if attached.exported else "read"
+
+
+def test_a_read_only_cache_with_a_good_export_is_used_as_it_is(models, tmp_path):
+    """A shared cache another user wrote: readable, not writable, not ours to touch."""
+    if os.geteuid() != 0:
+        pytest.skip("giving the export another owner needs root")
+    assert read_export(str(models["sd"] / "unet"), str(tmp_path)) == "exported"
+    (export,) = tmp_path.glob("unet-*")
+    for path in (export / "unet.xml", export / "unet.bin", export, tmp_path):
+        path.chmod(0o555 if path.is_dir() else 0o444)
+        os.chown(path, 65534, 65534)  # nobody's
+    try:
+        assert call_unprivileged(read_export, models["sd"] / "unet", tmp_path) == "'read'"
+    finally:
+        for path in (tmp_path, export):
+            os.chown(path, 0, 0)
+            path.chmod(0o755)
 
 
 def test_only_the_most_recently_used_exports_are_kept(models, tmp_path):

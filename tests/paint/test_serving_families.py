@@ -150,3 +150,21 @@ def test_the_app_refuses_an_unknown_dtype_or_engine(models, tmp_path, setting, v
         with pytest.raises(RuntimeError, match="exited"):
             server.wait()
         assert told in server.log()
+
+
+def test_the_app_paints_through_the_engine_it_is_given(models, tmp_path):
+    # the setting read as the dtype is: case and spaces do not matter
+    env = dict(
+        ALBUMCOVER_MODEL=str(models["sd"]),
+        ALBUMCOVER_ENGINE=" OpenVINO ",
+        ALBUMCOVER_DTYPE="float32",
+        ALBUMCOVER_FAST="0",
+        ALBUMCOVER_IMAGE_SIZE=str(IMAGE_SIZE),
+    )
+    with AppServer(tmp_path, **env) as server:
+        client = Client(server.wait(), verbose=False, download_files=tmp_path / "downloads")
+        gallery = client.predict(
+            "cover album of rock song", num_images=1, steps=2, api_name="/generate"
+        )
+        assert len(gallery) == 1
+        assert "denoiser in openvino" in server.log()
