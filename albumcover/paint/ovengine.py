@@ -239,7 +239,12 @@ def load_unet(unet: torch.nn.Module, cache_dir: Path, threads: int) -> tuple[OvU
             log.warning("exporting the UNet again: %s is unreadable (%s)", folder, e)
     if folder.exists() or folder.is_symlink():  # damaged, or half of one: made again below
         _remove(folder)
-    log.info("converting the UNet for OpenVINO (once per model and LoRA): %s", folder)
+    # a warning, so the command line shows it too: the first run pauses for it without a bar
+    log.warning(
+        "converting the UNet for OpenVINO, once for this model and LoRA (about half a minute "
+        "for SD 1.5 on 2 cores); later starts read it from %s",
+        folder,
+    )
     cache_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=cache_dir))
     try:
