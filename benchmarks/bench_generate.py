@@ -162,6 +162,14 @@ def median_times(samples: list[tuple[float, float]]) -> tuple[float, float]:
     return tuple(statistics.median(column) for column in zip(*samples, strict=True))
 
 
+def decode_latents(pipe, latents):
+    """The VAE's decode of ``latents`` as the pipeline does it: (B, C, H, W) images in [-1, 1]."""
+    import torch
+
+    with torch.no_grad():
+        return pipe.vae.decode(latents / pipe.vae.config.scaling_factor, return_dict=False)[0]
+
+
 def measure(gen, n: int, args, sync) -> dict:
     """(wall, CPU) seconds per call for n variations: each stage, a bare pipe(...) call and
     CoverGenerator.generate."""
@@ -201,9 +209,7 @@ def measure(gen, n: int, args, sync) -> dict:
         ).images
 
     def decode():
-        with torch.no_grad():
-            latents = state["latents"] / pipe.vae.config.scaling_factor
-            state["image"] = pipe.vae.decode(latents, return_dict=False)[0]
+        state["image"] = decode_latents(pipe, state["latents"])
 
     def finish():  # what the pipeline does after decoding: safety checker, then PIL images
         with torch.no_grad():
@@ -372,9 +378,7 @@ def time_stages(folder: Path, device: str, dtype, args, sync, engine: str = "tor
         ).images
 
     def decode():
-        with torch.no_grad():
-            latents = state["latents"] / pipe.vae.config.scaling_factor
-            state["image"] = pipe.vae.decode(latents, return_dict=False)[0]
+        state["image"] = decode_latents(pipe, state["latents"])
 
     def checker():
         with torch.no_grad():
@@ -570,8 +574,8 @@ def main(args) -> None:
     import torch
     import transformers
 
-    from albumcover.paint.dtypes import default_dtype, dtype_label
-    from albumcover.paint.generator import CoverGenerator, pick_device
+    from albumcover.paint.dtypes import default_dtype, dtype_label, pick_device
+    from albumcover.paint.generator import CoverGenerator
     from tests.tiny_models import (
         save_full_size_sd,
         save_full_size_sdxl,

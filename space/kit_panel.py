@@ -25,7 +25,7 @@ from albumcover.kit.compose import load_cover
 
 from . import checks, memory
 from .checks import refuse
-from .release_panel import file_stem
+from .release_panel import file_stem, picked_cover
 
 log = logging.getLogger("albumcover.app")
 
@@ -185,13 +185,7 @@ def build_kit_panel(*, audio, title, artist, release_date, gallery, generated, m
     )
     release_date.change(lambda d: d, release_date, date_line, api_visibility="private")
 
-    def pick(images, evt: gr.SelectData):
-        if not images or evt.index is None:
-            return gr.update()
-        item = images[evt.index]
-        return item[0] if isinstance(item, (tuple, list)) else item
-
-    gallery.select(pick, gallery, kit_cover, api_visibility="private")
+    gallery.select(picked_cover, gallery, kit_cover, api_visibility="private")
 
     def first(images):
         image = images[0] if images else None

@@ -171,6 +171,15 @@ def file_stem(text: str, fallback: str) -> str:
     return stem or fallback
 
 
+def picked_cover(images, evt: gr.SelectData):
+    """The gallery item the user clicked (its image, without the caption), for a cover input;
+    no change when nothing is picked."""
+    if not images or evt.index is None:
+        return gr.update()
+    item = images[evt.index]
+    return item[0] if isinstance(item, (tuple, list)) else item
+
+
 def _served(component: gr.components.Component, path: Path) -> str:
     """``path`` copied into gradio's cache as ``component``'s file, which the page's
     ``delete_cache`` sweeps (and deletes at shutdown); the caller deletes its own copy."""
@@ -342,13 +351,7 @@ def build_release_panel(
     )
     embed_btn.click(embed, [audio, export_file], song_file, api_name="embed")
 
-    def pick(images, evt: gr.SelectData):
-        if not images or evt.index is None:
-            return gr.update()
-        item = images[evt.index]
-        return item[0] if isinstance(item, (tuple, list)) else item
-
-    gallery.select(pick, gallery, chosen, api_visibility="private")
+    gallery.select(picked_cover, gallery, chosen, api_visibility="private")
 
     def first(images, title_text, artist_text):
         image = images[0] if images else None

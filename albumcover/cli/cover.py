@@ -269,7 +269,7 @@ def _prompt_only_budget(args: argparse.Namespace, recipe):
 def _apply_defaults(args: argparse.Namespace) -> None:
     """--model, --fast and --fast-vae from the one default the app shares
     (:func:`albumcover.paint.defaults.paint_defaults`), for this machine's device."""
-    from ..paint.generator import pick_device
+    from ..paint.dtypes import pick_device
 
     device = args.device or pick_device()
     defaults = paint_defaults(str(device).startswith("cuda"), args.model, args.fast, args.engine)

@@ -8,7 +8,8 @@ Public:
                  token budget
     defaults     ``paint_defaults``: the one default model / fast path / tiny decoder of the
                  CLI and the app
-    dtypes       ``resolve_dtype``: bfloat16 where the CPU runs it natively, float16 on CUDA
+    dtypes       ``resolve_dtype``: bfloat16 where the CPU runs it natively, float16 on CUDA;
+                 ``pick_device``; the channels-last layout a CPU prefers
     fastpath     ``FastPath``: the few-step LoRA, its scheduler, the fallback when it is missing
     ovengine     the UNet through OpenVINO on a CPU (``engine="auto"``/``"openvino"``): the
                  export cached per set of weights, the fallback to torch

@@ -1,5 +1,6 @@
-"""Which floating-point type a pipeline's weights are converted to: bfloat16 on CPUs that run it
-natively, float16 on CUDA, float32 elsewhere; and the names the CLI and the app accept.
+"""Which device a pipeline runs on, which floating-point type its weights are converted to
+(bfloat16 on CPUs that run it natively, float16 on CUDA, float32 elsewhere; and the names the CLI
+and the app accept), and the memory layout a CPU prefers.
 
 bfloat16 here means the weights themselves are converted (``pipe.to(dtype=torch.bfloat16)``,
 text encoder and tiny decoder included), not autocast: on a CPU with AVX512_BF16 or AMX, oneDNN's
@@ -97,3 +98,26 @@ def resolve_dtype(dtype: torch.dtype | str | None, device: torch.device) -> torc
 def dtype_label(dtype: torch.dtype) -> str:
     """ "bfloat16" for torch.bfloat16: the name the settings accept."""
     return str(dtype).removeprefix("torch.")
+
+
+def pick_device() -> str:
+    """ "cuda" if available, else "mps", else "cpu"."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def prefer_channels_last(pipe) -> None:
+    """The UNet and the VAE (or tiny VAE) in the channels-last layout, which oneDNN's CPU
+    convolutions run without reordering each activation: on 2 cores a bf16 SD 1.5 UNet pass
+    and a TAESD decode took about half the time (benchmarks/bench_engines.py)."""
+    import torch
+
+    for name in ("unet", "vae"):
+        module = getattr(pipe, name, None)
+        if isinstance(module, torch.nn.Module):
+            module.to(memory_format=torch.channels_last)

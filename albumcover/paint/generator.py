@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..prompts import DEFAULT_NEGATIVE_PROMPT, FittedText, fit_text
 from . import ovengine
 from .checkpoints import is_single_file, load_single_file
-from .dtypes import dtype_label, resolve_dtype
+from .dtypes import dtype_label, pick_device, prefer_channels_last, resolve_dtype
 from .errors import GeneratorError
 from .families import ModelFamily, PromptBudget, family_of, pipeline_budget
 from .fastpath import FastPath, fuse_lora, set_up_fast_path
@@ -134,17 +134,6 @@ def variation_seeds(seed: int, n: int) -> list[int]:
     return [(seed + k) % (MAX_SEED + 1) for k in range(n)]
 
 
-def pick_device() -> str:
-    """ "cuda" if available, else "mps", else "cpu"."""
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
 def _looks_like_path(model: str | os.PathLike) -> bool:
     text = os.fspath(model)
     return (
@@ -189,18 +178,6 @@ def _set_scheduler(pipe, family: ModelFamily) -> None:
         pipe.scheduler = DPMSolverMultistepScheduler.from_config(
             pipe.scheduler.config, algorithm_type="dpmsolver++", use_karras_sigmas=True
         )
-
-
-def _prefer_channels_last(pipe) -> None:
-    """The UNet and the VAE (or tiny VAE) in the channels-last layout, which oneDNN's CPU
-    convolutions run without reordering each activation: on 2 cores a bf16 SD 1.5 UNet pass
-    and a TAESD decode took about half the time (benchmarks/bench_engines.py)."""
-    import torch
-
-    for name in ("unet", "vae"):
-        module = getattr(pipe, name, None)
-        if isinstance(module, torch.nn.Module):
-            module.to(memory_format=torch.channels_last)
 
 
 class CoverGenerator:
@@ -388,7 +365,7 @@ class CoverGenerator:
         except Exception as e:  # out of memory, an unknown device, no driver
             raise GeneratorError(f"cannot move model {name!r} to {device!r}: {e}") from e
         if kind == "cpu":
-            _prefer_channels_last(pipe)
+            prefer_channels_last(pipe)
         engine = ovengine.choose_engine(pipe, engine, kind, dtype, engine_cache, name, notes)
         if safety_checker and getattr(pipe, "safety_checker", None) is None:
             log.info("model %s has no safety checker", name)

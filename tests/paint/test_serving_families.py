@@ -84,6 +84,12 @@ def test_cli_says_what_it_cut_from_a_long_prompt(models, clip_path, tmp_path, ca
     assert "word59" in err
 
 
+def component_props(client) -> dict:
+    """The page's components with an elem_id: elem_id -> their props (value, maximum, ...)."""
+    components = client.config["components"]
+    return {c["props"]["elem_id"]: c["props"] for c in components if c["props"].get("elem_id")}
+
+
 def test_the_app_with_the_fast_path(models, tmp_path, clip_path):
     env = dict(
         ALBUMCOVER_MODEL=str(models["sd"]),
@@ -93,11 +99,7 @@ def test_the_app_with_the_fast_path(models, tmp_path, clip_path):
     )
     with AppServer(tmp_path, **env) as server:
         client = Client(server.wait(), verbose=False, download_files=tmp_path / "downloads")
-        props = {
-            c["props"].get("elem_id"): c["props"]
-            for c in client.config["components"]
-            if c["props"].get("elem_id")
-        }
+        props = component_props(client)
         assert props["steps"]["value"] == 2  # the CPU's fast path: 2 steps, its UI default
         assert props["width"]["maximum"] == 1024 and props["width"]["value"] == IMAGE_SIZE
         gallery = client.predict("cover album of rock song", num_images=1, api_name="/generate")
@@ -117,11 +119,7 @@ def test_the_app_falls_back_when_the_fast_lora_is_missing(models, tmp_path):
     )
     with AppServer(tmp_path, **env) as server:
         client = Client(server.wait(), verbose=False, download_files=tmp_path / "downloads")
-        props = {
-            c["props"].get("elem_id"): c["props"]
-            for c in client.config["components"]
-            if c["props"].get("elem_id")
-        }
+        props = component_props(client)
         assert props["steps"]["value"] == 25  # the model's own sampler
         page = json.dumps(client.config)
         assert "The few-step path is off" in page and "Hyper-SD15-2steps-lora" in page
